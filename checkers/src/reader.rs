@@ -1,0 +1,105 @@
+//! Reading a history file: streaming, tolerant of a torn last line.
+
+use std::io::BufRead;
+
+use crate::history::Record;
+
+/// Why a history could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file could not be read.
+    #[error("reading the history: {0}")]
+    Io(#[from] std::io::Error),
+    /// A line in the middle of the file is not a history record.
+    #[error("line {line}: not a history record ({source}); is this a splitbrain history.jsonl?")]
+    Malformed {
+        /// 1-based line number.
+        line: u64,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+}
+
+/// Iterates the records of a history; a malformed *last* line (the controller
+/// was killed mid-write) is skipped and reported through [`HistoryReader::warnings`].
+pub struct HistoryReader<R> {
+    input: R,
+    line_no: u64,
+    buf: String,
+    pending: Option<(u64, String)>,
+    warnings: Vec<String>,
+    done: bool,
+}
+
+impl<R: BufRead> HistoryReader<R> {
+    /// Wrap a buffered reader.
+    pub fn new(input: R) -> Self {
+        Self { input, line_no: 0, buf: String::new(), pending: None, warnings: Vec::new(), done: false }
+    }
+
+    /// Problems skipped so far (a torn last line).
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    fn next_line(&mut self) -> std::io::Result<Option<(u64, String)>> {
+        loop {
+            self.buf.clear();
+            if self.input.read_line(&mut self.buf)? == 0 {
+                return Ok(None);
+            }
+            self.line_no += 1;
+            let l = self.buf.trim();
+            if !l.is_empty() {
+                return Ok(Some((self.line_no, l.to_string())));
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for HistoryReader<R> {
+    type Item = Result<Record, ReadError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let (line_no, text) = match self.pending.take() {
+            Some(p) => p,
+            None => match self.next_line() {
+                Ok(Some(p)) => p,
+                Ok(None) => {
+                    self.done = true;
+                    return None;
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e.into()));
+                }
+            },
+        };
+        match serde_json::from_str::<Record>(&text) {
+            Ok(r) => Some(Ok(r)),
+            Err(source) => {
+                // Only the last line may be torn: look ahead.
+                match self.next_line() {
+                    Ok(None) => {
+                        self.done = true;
+                        self.warnings.push(format!(
+                            "line {line_no}: torn last line skipped ({source}); the run was probably cut short"
+                        ));
+                        None
+                    }
+                    Ok(Some(_)) => {
+                        self.done = true;
+                        Some(Err(ReadError::Malformed { line: line_no, source }))
+                    }
+                    Err(e) => {
+                        self.done = true;
+                        Some(Err(e.into()))
+                    }
+                }
+            }
+        }
+    }
+}
