@@ -1,1 +1,1 @@
-//! placeholder
+//! The run store and the reports (terminal tables, JSON, Markdown, JUnit, HTML).

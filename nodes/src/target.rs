@@ -1,0 +1,1 @@
+//! Target files (contract 2); filled in by the controller work.
