@@ -1,1 +1,4 @@
 //! The run store and the reports (terminal tables, JSON, Markdown, JUnit, HTML).
+
+pub mod store;
+pub mod writer;
