@@ -1,1 +1,10 @@
-//! Target files (contract 2); filled in by the controller work.
+//! The built-in target files (contract 2), embedded in the binary so runs work
+//! from any directory. Parsing lives with the controller (`harness::target`).
+
+/// `(name, TOML text)` of every built-in target.
+pub const BUILTIN_TARGETS: &[(&str, &str)] = &[("raft", include_str!("../targets/raft.toml"))];
+
+/// The TOML of a built-in target by name.
+pub fn builtin(name: &str) -> Option<&'static str> {
+    BUILTIN_TARGETS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+}
