@@ -1,0 +1,167 @@
+//! Named fault families, as chosen on the command line with
+//! `--nemesis kill,pause,partition,...`.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A named family of faults a schedule draws from. A comma list of presets
+/// means their union; `mixed` means every family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Preset {
+    /// No faults at all: a baseline run.
+    None,
+    /// SIGKILL the leader, a random node, a minority, a majority or all but one.
+    Kill,
+    /// SIGSTOP the same choices of nodes.
+    Pause,
+    /// Isolate a random node or split the cluster into majority/minority.
+    Partition,
+    /// Isolate the leader, or split with the leader in the minority.
+    PartitionLeader,
+    /// Two halves joined by one node that sees both.
+    Bridge,
+    /// The majorities ring.
+    Ring,
+    /// A node that can send but not receive, or the reverse.
+    OneWay,
+    /// Message loss on all or random links.
+    Lossy,
+    /// Delayed messages on all links.
+    Slow,
+    /// A node's isolation toggled on and off quickly.
+    Flapping,
+    /// Every family above.
+    Mixed,
+}
+
+impl Preset {
+    /// Every preset, in the order they are listed to users.
+    pub const ALL: [Preset; 12] = [
+        Preset::None,
+        Preset::Kill,
+        Preset::Pause,
+        Preset::Partition,
+        Preset::PartitionLeader,
+        Preset::Bridge,
+        Preset::Ring,
+        Preset::OneWay,
+        Preset::Lossy,
+        Preset::Slow,
+        Preset::Flapping,
+        Preset::Mixed,
+    ];
+
+    /// The fault families (presets other than `none` and `mixed`) every
+    /// preset stands for.
+    pub const FAMILIES: [Preset; 10] = [
+        Preset::Kill,
+        Preset::Pause,
+        Preset::Partition,
+        Preset::PartitionLeader,
+        Preset::Bridge,
+        Preset::Ring,
+        Preset::OneWay,
+        Preset::Lossy,
+        Preset::Slow,
+        Preset::Flapping,
+    ];
+
+    /// The name used on the command line and in the history header.
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::None => "none",
+            Preset::Kill => "kill",
+            Preset::Pause => "pause",
+            Preset::Partition => "partition",
+            Preset::PartitionLeader => "partition-leader",
+            Preset::Bridge => "bridge",
+            Preset::Ring => "ring",
+            Preset::OneWay => "one-way",
+            Preset::Lossy => "lossy",
+            Preset::Slow => "slow",
+            Preset::Flapping => "flapping",
+            Preset::Mixed => "mixed",
+        }
+    }
+
+    /// The fault families this preset draws from (`none`: nothing).
+    pub fn families(self) -> &'static [Preset] {
+        match self {
+            Preset::None => &[],
+            Preset::Mixed => &Preset::FAMILIES,
+            family => {
+                let index = Preset::FAMILIES
+                    .iter()
+                    .position(|f| *f == family)
+                    .unwrap_or(0);
+                &Preset::FAMILIES[index..=index]
+            }
+        }
+    }
+
+    /// Every valid name, comma-separated, for error messages and `--help`.
+    pub fn valid_names() -> String {
+        Preset::ALL.map(Preset::name).join(", ")
+    }
+}
+
+/// A preset name that is not one of [`Preset::ALL`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown nemesis preset {name:?}; valid presets: {valid}")]
+pub struct PresetError {
+    /// The name given.
+    pub name: String,
+    /// Every valid name, comma-separated.
+    pub valid: String,
+}
+
+impl FromStr for Preset {
+    type Err = PresetError;
+
+    /// Parse one preset name (case-insensitive, `_` accepted for `-`).
+    fn from_str(text: &str) -> Result<Preset, PresetError> {
+        let wanted = text.trim().to_ascii_lowercase().replace('_', "-");
+        Preset::ALL
+            .into_iter()
+            .find(|preset| preset.name() == wanted)
+            .ok_or_else(|| PresetError {
+                name: text.to_string(),
+                valid: Preset::valid_names(),
+            })
+    }
+}
+
+impl fmt::Display for Preset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parse a comma-separated `--nemesis` list (`"kill,partition"`); the result
+/// means the union of the presets. Empty items are ignored; an empty list
+/// means `none`.
+pub fn parse_presets(list: &str) -> Result<Vec<Preset>, PresetError> {
+    let presets: Vec<Preset> = list
+        .split(',')
+        .filter(|item| !item.trim().is_empty())
+        .map(str::parse)
+        .collect::<Result<_, _>>()?;
+    Ok(if presets.is_empty() {
+        vec![Preset::None]
+    } else {
+        presets
+    })
+}
+
+/// The canonical comma-separated form of a preset list, for the history
+/// header and replay commands.
+pub fn presets_to_string(presets: &[Preset]) -> String {
+    presets
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(",")
+}

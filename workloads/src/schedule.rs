@@ -1,0 +1,308 @@
+//! Fault schedules: the sequence of nemesis ops of one run, a pure function
+//! of (seed, presets, timing, time limit).
+
+use std::fmt;
+use std::time::Duration;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::duration_serde;
+use crate::op::{Aim, LeaderSide, LinkScope, NodeAim, OneWayMode, Op};
+use crate::preset::Preset;
+use crate::random;
+
+/// Default gap between the starts of two faults, in multiples of the maximum
+/// election timeout (drawn uniformly, so faults do not fall into lockstep
+/// with a target's timers).
+pub const INTERVAL_TIMEOUTS: (f64, f64) = (8.0, 15.0);
+/// Default fault length, in multiples of the maximum election timeout: long
+/// enough for the cluster to notice and (try to) elect under the fault.
+pub const DURATION_TIMEOUTS: (f64, f64) = (3.0, 10.0);
+/// The shortest quiet period after a fault is undone, in maximum election
+/// timeouts, whatever `Timing::settle` says: the cluster must get a chance
+/// to elect before the next fault.
+pub const MIN_SETTLE_TIMEOUTS: u32 = 2;
+
+/// The target's timing, from which fault intervals and durations scale, so
+/// that a target electing in 20 ms is stressed as hard as one taking 2 s.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timing {
+    /// Expected election timeout range `(min, max)`.
+    #[serde(with = "duration_serde::pair")]
+    pub election_timeout: (Duration, Duration),
+    /// Heartbeat interval, when the target has one (flapping never toggles
+    /// faster than two heartbeats).
+    #[serde(default, with = "duration_serde::option")]
+    pub heartbeat: Option<Duration>,
+    /// Fixed gap between fault starts, instead of the scaled, jittered one.
+    #[serde(default, with = "duration_serde::option")]
+    pub nemesis_interval: Option<Duration>,
+    /// Fixed fault length, instead of the scaled, jittered one.
+    #[serde(default, with = "duration_serde::option")]
+    pub fault_duration: Option<Duration>,
+    /// Quiet time after each fault is undone (raised to at least
+    /// [`MIN_SETTLE_TIMEOUTS`] maximum election timeouts).
+    #[serde(with = "duration_serde")]
+    pub settle: Duration,
+}
+
+impl Timing {
+    /// Timing derived from an election timeout range alone: no overrides, a
+    /// settle period of three maximum election timeouts.
+    pub fn from_election_timeout(min: Duration, max: Duration) -> Timing {
+        Timing {
+            election_timeout: (min, max),
+            heartbeat: None,
+            nemesis_interval: None,
+            fault_duration: None,
+            settle: max * 3,
+        }
+    }
+
+    /// `(min, max)` election timeout, ordered, never zero.
+    fn timeouts(&self) -> (Duration, Duration) {
+        let (a, b) = self.election_timeout;
+        let floor = Duration::from_millis(1);
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let high = high.max(floor);
+        let low = if low.is_zero() { high } else { low };
+        (low, high)
+    }
+
+    /// The settle period actually used.
+    pub fn effective_settle(&self) -> Duration {
+        self.settle.max(self.timeouts().1 * MIN_SETTLE_TIMEOUTS)
+    }
+}
+
+/// One op and the moment (since the run started) it is due.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScheduledOp {
+    /// When to apply it, from the start of the run.
+    #[serde(with = "duration_serde")]
+    pub at: Duration,
+    /// What to apply (resolve it first with [`crate::resolve`]).
+    pub op: Op,
+}
+
+/// The fault phase of one run: faults one at a time, each followed by its
+/// undo and a settle period, all inside the time limit.
+///
+/// The final phase (heal, resume, restart, recovery window) is not in it: the
+/// controller runs [`Op::Recover`] at the time limit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Schedule {
+    /// The seed it was generated from.
+    pub seed: u64,
+    /// The presets it draws from.
+    pub presets: Vec<Preset>,
+    /// Length of the fault phase; every entry is due at or before it.
+    #[serde(with = "duration_serde")]
+    pub time_limit: Duration,
+    /// The ops, ordered by `at`.
+    pub entries: Vec<ScheduledOp>,
+}
+
+/// Round to whole milliseconds (at least one), so schedules read well and
+/// serialize exactly.
+fn round_ms(duration: Duration) -> Duration {
+    Duration::from_millis(((duration.as_secs_f64() * 1e3).round() as u64).max(1))
+}
+
+impl Schedule {
+    /// Generate the schedule for `seed`: a pure function of its arguments,
+    /// identical on every platform (ChaCha8, 32-bit draws).
+    ///
+    /// Fault families are the union of `presets` (order and repeats do not
+    /// matter); each fault draws its family uniformly. Gaps between fault
+    /// starts are [`INTERVAL_TIMEOUTS`] × the maximum election timeout and
+    /// fault lengths [`DURATION_TIMEOUTS`] × it, unless `timing` fixes them.
+    /// Each fault is followed by its undo ([`Op::undo`]) and at least
+    /// [`Timing::effective_settle`] of quiet before the next fault or the time
+    /// limit; a fault that would not fit is not scheduled.
+    pub fn generate(
+        seed: u64,
+        presets: &[Preset],
+        timing: &Timing,
+        time_limit: Duration,
+    ) -> Schedule {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut families: Vec<Preset> = presets
+            .iter()
+            .flat_map(|preset| preset.families().iter().copied())
+            .collect();
+        families.sort();
+        families.dedup();
+
+        let mut schedule = Schedule {
+            seed,
+            presets: presets.to_vec(),
+            time_limit,
+            entries: Vec::new(),
+        };
+        if families.is_empty() {
+            return schedule;
+        }
+
+        let (_, max_timeout) = timing.timeouts();
+        let settle = timing.effective_settle();
+        let draw_interval = |rng: &mut ChaCha8Rng| match timing.nemesis_interval {
+            Some(fixed) => fixed,
+            None => round_ms(max_timeout.mul_f64(random::between(
+                rng,
+                INTERVAL_TIMEOUTS.0,
+                INTERVAL_TIMEOUTS.1,
+            ))),
+        };
+
+        // Let the cluster elect a first leader before the first fault.
+        let mut at = round_ms(settle + draw_interval(&mut rng) / 2);
+        loop {
+            let family = *random::choose(&mut rng, &families);
+            let duration = match timing.fault_duration {
+                Some(fixed) => fixed,
+                None => round_ms(max_timeout.mul_f64(random::between(
+                    &mut rng,
+                    DURATION_TIMEOUTS.0,
+                    DURATION_TIMEOUTS.1,
+                ))),
+            };
+            let op = fault_op(family, duration, timing, &mut rng);
+            let undo_at = at + op.planned_duration().unwrap_or(duration);
+            if undo_at + settle > time_limit {
+                break;
+            }
+            let undo = op.undo().unwrap_or(Op::Heal);
+            schedule.entries.push(ScheduledOp { at, op });
+            schedule.entries.push(ScheduledOp {
+                at: undo_at,
+                op: undo,
+            });
+            at = (at + draw_interval(&mut rng)).max(undo_at + settle);
+        }
+        schedule
+    }
+
+    /// The entries that break something (not their undos).
+    pub fn faults(&self) -> impl Iterator<Item = &ScheduledOp> {
+        self.entries.iter().filter(|entry| entry.op.is_fault())
+    }
+
+    /// True when the schedule injects nothing (`none`, or a time limit too
+    /// short for a single fault).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Draw one fault of `family` lasting `duration`.
+fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCha8Rng) -> Op {
+    let (min_timeout, _) = timing.timeouts();
+    let coin = |rng: &mut ChaCha8Rng| random::index(rng, 2) == 0;
+    let node_aim = |rng: &mut ChaCha8Rng| {
+        if random::index(rng, 2) == 0 {
+            NodeAim::Leader
+        } else {
+            NodeAim::Random
+        }
+    };
+    // The leader is the most interesting process target, a majority the rarest.
+    const PROCESS_AIMS: [Aim; 9] = [
+        Aim::Leader,
+        Aim::Leader,
+        Aim::Leader,
+        Aim::Random,
+        Aim::Random,
+        Aim::Minority,
+        Aim::Minority,
+        Aim::Majority,
+        Aim::AllButOne,
+    ];
+    match family {
+        Preset::Kill => Op::Kill {
+            target: random::choose(rng, &PROCESS_AIMS).clone(),
+            restart_after: duration,
+        },
+        Preset::Pause => Op::Pause {
+            target: random::choose(rng, &PROCESS_AIMS).clone(),
+            duration,
+        },
+        Preset::Partition => {
+            if coin(rng) {
+                Op::Isolate {
+                    target: NodeAim::Random,
+                }
+            } else {
+                Op::Partition {
+                    leader: LeaderSide::Any,
+                }
+            }
+        }
+        Preset::PartitionLeader => {
+            if coin(rng) {
+                Op::Isolate {
+                    target: NodeAim::Leader,
+                }
+            } else {
+                Op::Partition {
+                    leader: LeaderSide::Minority,
+                }
+            }
+        }
+        Preset::Bridge => Op::Bridge { via: node_aim(rng) },
+        Preset::Ring => Op::Ring,
+        Preset::OneWay => {
+            let target = node_aim(rng);
+            let mode = if coin(rng) {
+                OneWayMode::SendOnly
+            } else {
+                OneWayMode::ReceiveOnly
+            };
+            Op::OneWay { target, mode }
+        }
+        Preset::Lossy => {
+            let loss = (random::between(rng, 0.1, 0.4) * 100.0).round() / 100.0;
+            let links = if coin(rng) {
+                LinkScope::All
+            } else {
+                LinkScope::Random
+            };
+            Op::Lossy { loss, links }
+        }
+        Preset::Slow => {
+            // Stay below half the minimum election timeout (where the checker
+            // counts a link as down): slow, but elections should still work.
+            let delay = round_ms(min_timeout.mul_f64(random::between(rng, 0.1, 0.3)));
+            let jitter = round_ms(delay.mul_f64(random::between(rng, 0.2, 0.6)));
+            Op::Slow { delay, jitter }
+        }
+        Preset::Flapping => {
+            let target = node_aim(rng);
+            let mut period = round_ms(min_timeout.mul_f64(random::between(rng, 0.5, 1.5)));
+            if let Some(heartbeat) = timing.heartbeat {
+                period = period.max(heartbeat * 2);
+            }
+            let cycles = duration.as_secs_f64() / (2.0 * period.as_secs_f64());
+            let count = (cycles.floor() as u32).max(2);
+            Op::Flap {
+                target,
+                period,
+                count,
+            }
+        }
+        // Not families; `families()` never yields them.
+        Preset::None | Preset::Mixed => Op::Heal,
+    }
+}
+
+/// One line per op: `  12.345s  kill leader (restart after 3s)`.
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for entry in &self.entries {
+            writeln!(f, "{:>10.3}s  {}", entry.at.as_secs_f64(), entry.op)?;
+        }
+        Ok(())
+    }
+}
