@@ -1,0 +1,1 @@
+//! The proxy benchmark: latency, throughput and cut latency (being written).
