@@ -1,0 +1,670 @@
+//! One run, end to end (DESIGN.md "Data flow of one run"): load the target,
+//! start the proxy and the nodes, apply the seeded fault schedule, heal and
+//! recover, stop everything, then judge the history that was recorded.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use checkers::history::{EndRecord, Event, RunHeader, Source, WarningRecord, FORMAT_VERSION};
+use checkers::{Report, Verdict};
+use results::store::RunDir;
+use results::writer::HistoryWriter;
+
+use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
+use crate::nemesis::Nemesis;
+use crate::recorder::Recorder;
+use crate::supervise::{self, SpawnSpec};
+use crate::target::{expand, Readiness, Target, Transport};
+
+/// Everything `splitbrain run` can be told.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Built-in target name or path of a target file.
+    pub target: String,
+    /// Node count (default: the target's).
+    pub nodes: Option<usize>,
+    /// Seed of the fault schedule (default: random, printed).
+    pub seed: Option<u64>,
+    /// Length of the fault phase.
+    pub time_limit: Duration,
+    /// Nemesis presets (`--nemesis`).
+    pub nemesis: String,
+    /// Mean time between faults (default: scaled to the target's timing).
+    pub nemesis_interval: Option<Duration>,
+    /// How long a fault lasts (default: scaled to the target's timing).
+    pub fault_duration: Option<Duration>,
+    /// Override of the gap bound.
+    pub gap_bound: Option<Duration>,
+    /// Override of the recovery window.
+    pub recovery: Option<Duration>,
+    /// Seeded bug for built-in nodes (`--bug NAME` appended to their argv).
+    pub bug: Option<String>,
+    /// Extra arguments appended to every node's argv.
+    pub node_args: Vec<String>,
+    /// Where runs are stored.
+    pub store: PathBuf,
+    /// Set when SIGINT/SIGTERM arrives; the run then stops early, still judged.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// Why a run did not produce verdicts.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Bad arguments or configuration: nothing was started (exit 254).
+    #[error("{0:#}")]
+    Config(anyhow::Error),
+    /// The run itself failed (exit 255); the history written so far is kept.
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+/// What a finished run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// The run directory.
+    pub dir: RunDir,
+    /// The header that was recorded.
+    pub header: RunHeader,
+    /// The checkers' conclusions.
+    pub report: Report,
+    /// The command that replays this run.
+    pub replay: String,
+    /// The run was interrupted.
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    /// The run's verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.report.verdict()
+    }
+}
+
+fn config<E: Into<anyhow::Error>>(e: E) -> RunError {
+    RunError::Config(e.into())
+}
+
+/// Execute one run.
+pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let target = Target::load(&opts.target).map_err(config)?;
+    let n = opts.nodes.unwrap_or(target.nodes);
+    if n == 0 {
+        return Err(config(anyhow!(
+            "--nodes must be at least 1 (1 is a single node electing itself; 3 or 5 test a quorum)"
+        )));
+    }
+    if n > 99 {
+        return Err(config(anyhow!(
+            "--nodes {n} is more than this controller supports (99)"
+        )));
+    }
+    let presets = workloads::parse_presets(&opts.nemesis).map_err(config)?;
+    // Random seeds are kept short so replay commands stay readable.
+    let seed = opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
+    results::store::check_writable(&opts.store).map_err(config)?;
+    if opts.time_limit.is_zero() {
+        return Err(config(anyhow!("--time-limit must be more than 0s")));
+    }
+
+    supervise::raise_nofile_limit();
+    supervise::start_watchdog();
+    let dir = RunDir::create(&opts.store, &target.name).map_err(config)?;
+    let ids: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .thread_name("splitbrain-ctl")
+        .build()
+        .map_err(|e| RunError::Failed(anyhow!("starting the runtime: {e}")))?;
+    watch_signals(&rt, opts.interrupt.clone());
+
+    // Ports and the proxy: every peer address a node is given is a proxy address.
+    let listen: Vec<SocketAddr> = (0..n)
+        .map(|_| free_port(target.transport))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
+    let proxy_cfg = proxy::ProxyConfig {
+        seed,
+        ..proxy::ProxyConfig::new(
+            ids.iter()
+                .zip(&listen)
+                .map(|(id, a)| proxy::Endpoint::new(id.clone(), *a))
+                .collect(),
+            match target.transport {
+                Transport::Udp => proxy::Transport::Udp,
+                Transport::Tcp => proxy::Transport::Tcp,
+            },
+            proxy::ProxyMode::PerLink,
+        )
+    };
+    let proxy = proxy::Proxy::start(proxy_cfg)
+        .map_err(|e| RunError::Failed(anyhow!("starting the proxy: {e}")))?;
+
+    let replay = replay_command(opts, &target, n, seed);
+    let header = RunHeader {
+        format: FORMAT_VERSION,
+        target: target.name.clone(),
+        nodes: ids.clone(),
+        seed,
+        nemesis: opts.nemesis.clone(),
+        election_timeout_ms: [
+            target.timing.election_timeout[0].as_millis() as u64,
+            target.timing.election_timeout[1].as_millis() as u64,
+        ],
+        heartbeat_ms: target.timing.heartbeat.map(|d| d.as_millis() as u64),
+        gap_bound_ms: opts
+            .gap_bound
+            .unwrap_or_else(|| target.timing.gap_bound())
+            .as_millis() as u64,
+        persistent_term: target.promises.persistent_term,
+        exclusive: target.promises.exclusive,
+        liveness: target.promises.liveness,
+        observation: Source::Stdout,
+        probe_interval_ms: None,
+        overlap_tolerance_ms: target
+            .promises
+            .overlap_tolerance
+            .map(|d| d.as_secs_f64() * 1e3)
+            .unwrap_or(5.0),
+        infrastructure: Vec::new(),
+        crashes_expected: target.promises.crashes_expected,
+        max_unnecessary_elections: target.promises.max_unnecessary_elections,
+        time_limit_ms: opts.time_limit.as_millis() as u64,
+        recovery_ms: opts
+            .recovery
+            .unwrap_or_else(|| target.timing.recovery())
+            .as_millis() as u64,
+        replay: Some(replay.clone()),
+        extra: serde_json::Map::new(),
+    };
+    let writer = HistoryWriter::create(&dir.history())
+        .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", dir.history().display())))?;
+    let rec = Recorder::new(writer, &ids);
+    rec.record_at(0, Event::Run(header.clone()));
+    write_run_toml(&dir, opts, &target, n, seed, &replay);
+
+    // Node launch specs from the argv template.
+    let exe = std::env::current_exe()
+        .map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
+    let mut slots = Vec::with_capacity(n);
+    for (i, id) in ids.iter().enumerate() {
+        let data = dir.node_data(id);
+        std::fs::create_dir_all(&data)
+            .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
+        let peers: Vec<String> = ids
+            .iter()
+            .filter(|p| *p != id)
+            .map(|p| {
+                format!(
+                    "{p}={}",
+                    proxy
+                        .peer_addr(id, p)
+                        .expect("proxy address for every link")
+                )
+            })
+            .collect();
+        let mut vars = BTreeMap::new();
+        vars.insert("exe".to_string(), exe.display().to_string());
+        vars.insert("id".to_string(), id.clone());
+        vars.insert("index".to_string(), (i + 1).to_string());
+        vars.insert("count".to_string(), n.to_string());
+        vars.insert("listen".to_string(), listen[i].to_string());
+        vars.insert("peers".to_string(), peers.join(","));
+        vars.insert("advertise".to_string(), listen[i].to_string());
+        vars.insert(
+            "cluster".to_string(),
+            ids.iter()
+                .zip(&listen)
+                .map(|(p, a)| format!("{p}={a}"))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        vars.insert("data_dir".to_string(), data.display().to_string());
+        vars.insert("run_dir".to_string(), dir.path().display().to_string());
+        // A per-node seed: equal seeds would give equal election timeouts.
+        vars.insert(
+            "seed".to_string(),
+            (seed.wrapping_mul(1000).wrapping_add(i as u64 + 1)).to_string(),
+        );
+        for name in &target.node.ports {
+            let p = free_port(Transport::Tcp)
+                .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
+            vars.insert(name.clone(), p.port().to_string());
+        }
+        let mut argv: Vec<String> = target.node.argv.iter().map(|a| expand(a, &vars)).collect();
+        if let Some(bug) = &opts.bug {
+            argv.push("--bug".into());
+            argv.push(bug.clone());
+        }
+        argv.extend(opts.node_args.iter().cloned());
+        let mut env: Vec<(String, String)> = vec![
+            ("SPLITBRAIN_ID".into(), id.clone()),
+            ("SPLITBRAIN_LISTEN".into(), vars["listen"].clone()),
+            ("SPLITBRAIN_PEERS".into(), vars["peers"].clone()),
+            ("SPLITBRAIN_DATA_DIR".into(), vars["data_dir"].clone()),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+        ];
+        env.extend(
+            target
+                .node
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v, &vars))),
+        );
+        let cwd = target
+            .node
+            .cwd
+            .as_ref()
+            .map(|c| PathBuf::from(expand(c, &vars)))
+            .unwrap_or(data.clone());
+        slots.push(NodeSlot {
+            id: id.clone(),
+            spec: SpawnSpec {
+                argv,
+                shell: target.node.shell,
+                env,
+                cwd,
+                stderr: dir.node_stderr(id),
+                capture_stdout: true,
+            },
+            stdout_log: dir.node_stdout(id),
+            current: None,
+            paused: false,
+        });
+    }
+
+    let (tx, events) = mpsc::channel::<ClusterEvent>();
+    let mut cluster = Cluster::new(slots, rec.clone(), tx);
+    let started = start_all(&mut cluster, &events, &target, &rec, &proxy);
+    let mut interrupted = false;
+    let mut failure = None;
+    match started {
+        Err(e) => failure = Some(e),
+        Ok(()) => {
+            if let Some(b) = check_bypass(&cluster, &proxy) {
+                rec.record(Event::Warning(WarningRecord {
+                    kind: "bypass".into(),
+                    message: b,
+                }));
+            }
+            let timing = workloads::Timing {
+                election_timeout: (
+                    target.timing.election_timeout[0],
+                    target.timing.election_timeout[1],
+                ),
+                heartbeat: target.timing.heartbeat,
+                nemesis_interval: opts.nemesis_interval,
+                fault_duration: opts.fault_duration,
+                settle: target.timing.election_timeout[1] * 3,
+            };
+            let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
+            let mut nemesis = Nemesis::new(schedule, seed, &rec, &proxy, &rt);
+            let phase_end = Instant::now() + opts.time_limit;
+            interrupted = drive(
+                &mut cluster,
+                &events,
+                &mut nemesis,
+                &rec,
+                &proxy,
+                phase_end,
+                &opts.interrupt,
+                true,
+            );
+            if !interrupted {
+                // Final phase: heal, resume, restart everything, then observe.
+                nemesis.recover(&mut cluster);
+                let recovery_end = Instant::now() + Duration::from_millis(header.recovery_ms);
+                interrupted = drive(
+                    &mut cluster,
+                    &events,
+                    &mut nemesis,
+                    &rec,
+                    &proxy,
+                    recovery_end,
+                    &opts.interrupt,
+                    false,
+                );
+            }
+            if let Some(b) = check_bypass(&cluster, &proxy) {
+                rec.record(Event::Warning(WarningRecord {
+                    kind: "bypass".into(),
+                    message: b,
+                }));
+            }
+        }
+    }
+    let reason = match (&failure, interrupted) {
+        (Some(e), _) => Some(format!("{e:#}")),
+        (None, true) => Some("interrupted by a signal".to_string()),
+        _ => None,
+    };
+    rec.record(Event::End(EndRecord {
+        interrupted: reason.is_some(),
+        reason,
+    }));
+    rec.sync();
+    cluster.stop_all(Duration::from_secs(3));
+    drop(cluster);
+    rt.block_on(proxy.shutdown());
+    rt.shutdown_timeout(Duration::from_secs(1));
+    if let Some(e) = rec.take_error() {
+        return Err(RunError::Failed(anyhow!(
+            "writing {}: {e}",
+            dir.history().display()
+        )));
+    }
+    if let Some(e) = failure {
+        return Err(RunError::Failed(
+            e.context(format!("run directory: {}", dir.path().display())),
+        ));
+    }
+
+    let report = crate::check::check_file(&dir.history(), &checkers::CheckOptions::default())
+        .map_err(|e| RunError::Failed(e.context("judging the recorded history")))?;
+    Ok(RunOutcome {
+        dir,
+        header,
+        report,
+        replay,
+        interrupted,
+    })
+}
+
+/// Start every node and wait until each is ready (or fail with its stderr).
+fn start_all(
+    cluster: &mut Cluster,
+    events: &mpsc::Receiver<ClusterEvent>,
+    target: &Target,
+    rec: &Recorder,
+    proxy: &proxy::Proxy,
+) -> anyhow::Result<()> {
+    let n = cluster.nodes.len();
+    let mut ready = vec![false; n];
+    for i in 0..n {
+        let pid = cluster
+            .start(i)
+            .with_context(|| format!("starting node {}", cluster.nodes[i].id))?;
+        let _ = proxy.set_owner(&cluster.nodes[i].id, pid as i32);
+        if target.node.ready == Readiness::None {
+            ready[i] = true;
+        }
+    }
+    let deadline = Instant::now() + target.node.ready_timeout;
+    while ready.iter().any(|r| !r) {
+        if target.node.ready == Readiness::Port {
+            for (i, r) in ready.iter_mut().enumerate() {
+                if !*r && port_open(&cluster.nodes[i].spec, target) {
+                    *r = true;
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            let slow: Vec<String> = ready
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| !**r)
+                .map(|(i, _)| cluster.nodes[i].id.clone())
+                .collect();
+            let first = cluster.index_of(&slow[0]).unwrap_or(0);
+            return Err(anyhow!(
+                "node(s) {} not ready within {:?} ({}); stderr of {}:\n{}",
+                slow.join(", "),
+                target.node.ready_timeout,
+                match target.node.ready {
+                    Readiness::Stdout => "no {\"type\":\"ready\"} line on stdout",
+                    Readiness::Port => "its listen port never accepted a connection",
+                    Readiness::None => "",
+                },
+                slow[0],
+                indent(&supervise::tail(&cluster.nodes[first].spec.stderr, 20))
+            ));
+        }
+        match events.recv_timeout(left.min(Duration::from_millis(20))) {
+            Ok(ClusterEvent::Ready { node, .. }) => ready[node] = true,
+            Ok(ClusterEvent::Exited {
+                node,
+                pid,
+                status,
+                expected,
+            }) => {
+                cluster.record_exit(node, pid, status.clone(), expected);
+                let how = match (status.code, status.signal) {
+                    (Some(c), _) => format!("exit status {c}"),
+                    (_, Some(s)) => format!("signal {s}"),
+                    _ => "unknown status".into(),
+                };
+                return Err(anyhow!(
+                    "node {} exited at start ({how}); last lines of its stderr ({}):\n{}",
+                    cluster.nodes[node].id,
+                    cluster.nodes[node].spec.stderr.display(),
+                    indent(&supervise::tail(&cluster.nodes[node].spec.stderr, 20))
+                ));
+            }
+            Err(_) => {}
+        }
+    }
+    let _ = rec;
+    Ok(())
+}
+
+/// The event loop of a phase: apply due nemesis operations, record exits,
+/// until `until` or an interrupt. Returns true when interrupted.
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    cluster: &mut Cluster,
+    events: &mpsc::Receiver<ClusterEvent>,
+    nemesis: &mut Nemesis,
+    rec: &Recorder,
+    proxy: &proxy::Proxy,
+    until: Instant,
+    interrupt: &AtomicBool,
+    faults: bool,
+) -> bool {
+    loop {
+        if interrupt.load(Ordering::SeqCst) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= until {
+            return false;
+        }
+        if faults {
+            nemesis.step(cluster);
+        } else {
+            nemesis.step_timers_only(cluster);
+        }
+        let wait = nemesis
+            .next_wakeup()
+            .map(|w| w.saturating_duration_since(Instant::now()))
+            .unwrap_or(until - now);
+        let wait = wait
+            .min(until.saturating_duration_since(Instant::now()))
+            .min(Duration::from_millis(50));
+        match events.recv_timeout(wait) {
+            Ok(ClusterEvent::Exited {
+                node,
+                pid,
+                status,
+                expected,
+            }) => {
+                cluster.record_exit(node, pid, status, expected);
+            }
+            Ok(ClusterEvent::Ready { node, pid }) => {
+                let _ = proxy.set_owner(&cluster.nodes[node].id, pid as i32);
+            }
+            Err(_) => {}
+        }
+        let _ = rec;
+    }
+}
+
+fn check_bypass(cluster: &Cluster, proxy: &proxy::Proxy) -> Option<String> {
+    let owners: Vec<(String, i32)> = cluster
+        .pids()
+        .into_iter()
+        .map(|(id, p)| (id, p as i32))
+        .collect();
+    let found = proxy::detect_bypass(&owners, &proxy.listening_ports());
+    if found.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "{} direct node-to-node TCP connection(s) bypass the proxy ({}); network faults did not reach them and network verdicts are unreliable",
+        found.len(),
+        found.iter().map(|b| format!("{}:{} <-> {}:{}", b.from, b.from_port, b.to, b.to_port)).collect::<Vec<_>>().join("; ")
+    ))
+}
+
+fn port_open(spec: &SpawnSpec, _target: &Target) -> bool {
+    // The listen address is the value after `--listen`, or SPLITBRAIN_LISTEN.
+    let addr = spec
+        .env
+        .iter()
+        .find(|(k, _)| k == "SPLITBRAIN_LISTEN")
+        .map(|(_, v)| v.clone());
+    addr.and_then(|a| a.parse::<SocketAddr>().ok())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok()
+        })
+}
+
+/// A loopback port free right now for `transport`.
+fn free_port(transport: Transport) -> std::io::Result<SocketAddr> {
+    match transport {
+        Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr(),
+        Transport::Tcp => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr(),
+    }
+}
+
+fn indent(s: &str) -> String {
+    if s.trim().is_empty() {
+        return "    (stderr is empty)".to_string();
+    }
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn watch_signals(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
+    rt.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            flag.store(true, Ordering::SeqCst);
+        }
+    });
+}
+
+/// The one command that replays this run (same target, preset, seed, settings).
+pub fn replay_command(opts: &RunOptions, target: &Target, n: usize, seed: u64) -> String {
+    let mut cmd = format!(
+        "splitbrain run --target {} --nodes {n} --seed {seed} --nemesis {} --time-limit {}",
+        shell_word(&opts.target),
+        shell_word(&opts.nemesis),
+        compact_duration(opts.time_limit)
+    );
+    if let Some(d) = opts.nemesis_interval {
+        cmd += &format!(" --nemesis-interval {}", compact_duration(d));
+    }
+    if let Some(d) = opts.fault_duration {
+        cmd += &format!(" --fault-duration {}", compact_duration(d));
+    }
+    if let Some(d) = opts.gap_bound {
+        cmd += &format!(" --gap-bound {}", compact_duration(d));
+    }
+    if let Some(d) = opts.recovery {
+        cmd += &format!(" --recovery {}", compact_duration(d));
+    }
+    if let Some(b) = &opts.bug {
+        cmd += &format!(" --bug {}", shell_word(b));
+    }
+    for a in &opts.node_args {
+        cmd += &format!(" --node-arg={}", shell_word(a));
+    }
+    let _ = target;
+    cmd
+}
+
+/// `1500ms`, `6s`, `2m`: one shell word that `humantime` parses back.
+pub fn compact_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 60_000 == 0 && ms > 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./,=:+".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+fn write_run_toml(
+    dir: &RunDir,
+    opts: &RunOptions,
+    target: &Target,
+    n: usize,
+    seed: u64,
+    replay: &str,
+) {
+    let mut t = toml::map::Map::new();
+    let s = |v: &str| toml::Value::String(v.to_string());
+    t.insert(
+        "store_layout".into(),
+        toml::Value::Integer(results::store::STORE_LAYOUT_VERSION as i64),
+    );
+    t.insert("target".into(), s(&opts.target));
+    t.insert("target_origin".into(), s(&target.origin));
+    t.insert("nodes".into(), toml::Value::Integer(n as i64));
+    t.insert("seed".into(), toml::Value::Integer(seed as i64));
+    t.insert("nemesis".into(), s(&opts.nemesis));
+    t.insert("time_limit".into(), s(&compact_duration(opts.time_limit)));
+    if let Some(d) = opts.nemesis_interval {
+        t.insert("nemesis_interval".into(), s(&compact_duration(d)));
+    }
+    if let Some(d) = opts.fault_duration {
+        t.insert("fault_duration".into(), s(&compact_duration(d)));
+    }
+    if let Some(d) = opts.gap_bound {
+        t.insert("gap_bound".into(), s(&compact_duration(d)));
+    }
+    if let Some(b) = &opts.bug {
+        t.insert("bug".into(), s(b));
+    }
+    t.insert(
+        "node_args".into(),
+        toml::Value::Array(opts.node_args.iter().map(|a| s(a)).collect()),
+    );
+    t.insert("replay".into(), s(replay));
+    let text = toml::to_string_pretty(&toml::Value::Table(t)).unwrap_or_default();
+    if let Err(e) = std::fs::write(dir.run_toml(), text) {
+        tracing::warn!("writing run.toml: {e}");
+    }
+}

@@ -1,0 +1,509 @@
+//! Loading and validating target files (contract 2, `docs/targets.md`).
+//!
+//! A target file says how to start a node, how many, which transport its peers
+//! use, how it is observed, its timing and its promises. Errors point at the
+//! file and line so a user can fix their own target without reading Rust.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use checkers::history::Liveness;
+use serde::{Deserialize, Deserializer};
+
+/// A target that could not be loaded; every variant says what to do next.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// Neither a built-in name nor a readable file.
+    #[error("unknown target '{name}': not a built-in target ({builtins}) and no such file; pass a built-in name or the path of a target file")]
+    Unknown {
+        /// What the user passed.
+        name: String,
+        /// Comma-separated built-in names.
+        builtins: String,
+    },
+    /// The file exists but could not be read.
+    #[error("reading target file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// TOML syntax or schema error, or a semantic check that failed.
+    #[error("{file}:{line}: {message}")]
+    Invalid {
+        /// File path or `built-in:<name>`.
+        file: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// How peers reach each other (what the proxy must forward).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// JSON datagrams (the built-in nodes' default).
+    #[default]
+    Udp,
+    /// Streams; faults stall or reset whole connections.
+    Tcp,
+}
+
+/// How the controller learns each node's role and term.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Observe {
+    /// Node protocol lines on stdout.
+    #[default]
+    Stdout,
+    /// Polling (a later issue: HTTP or a command per node).
+    Probe,
+}
+
+/// When a node counts as started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Readiness {
+    /// It printed `{"type":"ready"}`.
+    #[default]
+    Stdout,
+    /// Its `{listen}` port accepts TCP connections.
+    Port,
+    /// As soon as it is spawned.
+    None,
+}
+
+/// `[node]`: how to start one node.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    /// argv template with placeholders (`{id}`, `{listen}`, `{peers}`, ...).
+    pub argv: Vec<String>,
+    /// Extra environment variables (values may use placeholders).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Working directory (placeholders allowed); default: the node's data dir.
+    #[serde(default)]
+    pub cwd: Option<String>,
+    /// Run `argv` joined by spaces through `sh -c` (only when the target asks).
+    #[serde(default)]
+    pub shell: bool,
+    /// Readiness check.
+    #[serde(default)]
+    pub ready: Readiness,
+    /// How long a node may take to become ready before the run fails.
+    #[serde(default = "default_ready_timeout", deserialize_with = "duration")]
+    pub ready_timeout: Duration,
+    /// Names of extra per-node ports to allocate (each usable as `{NAME}`).
+    #[serde(default)]
+    pub ports: Vec<String>,
+}
+
+/// `[timing]`: what the campaign scales fault intervals and gap bounds to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimingSpec {
+    /// Expected election timeout range.
+    #[serde(
+        default = "default_election_timeout",
+        deserialize_with = "duration_pair"
+    )]
+    pub election_timeout: [Duration; 2],
+    /// Heartbeat interval, if the algorithm has one.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub heartbeat: Option<Duration>,
+    /// Longest acceptable election gap; default 10 × the maximum election timeout, at least 1 s.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub gap_bound: Option<Duration>,
+    /// Final recovery window; default max(3 s, 10 × the maximum election timeout).
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub recovery: Option<Duration>,
+}
+
+impl Default for TimingSpec {
+    fn default() -> Self {
+        TimingSpec {
+            election_timeout: default_election_timeout(),
+            heartbeat: None,
+            gap_bound: None,
+            recovery: None,
+        }
+    }
+}
+
+impl TimingSpec {
+    /// The gap bound in force.
+    pub fn gap_bound(&self) -> Duration {
+        self.gap_bound
+            .unwrap_or_else(|| (self.election_timeout[1] * 10).max(Duration::from_secs(1)))
+    }
+    /// The recovery window in force.
+    pub fn recovery(&self) -> Duration {
+        self.recovery
+            .unwrap_or_else(|| (self.election_timeout[1] * 10).max(Duration::from_secs(3)))
+    }
+}
+
+/// `[promises]`: what the checkers hold the target to.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Promises {
+    /// Terms survive restarts.
+    #[serde(default)]
+    pub persistent_term: bool,
+    /// Claims must never overlap in real time (leases).
+    #[serde(default)]
+    pub exclusive: bool,
+    /// `peer-quorum` or `via-infrastructure`.
+    #[serde(default)]
+    pub liveness: Liveness,
+    /// Exits the nemesis did not cause are part of the design.
+    #[serde(default)]
+    pub crashes_expected: bool,
+    /// Live overlap up to this long is observation noise.
+    #[serde(default, deserialize_with = "opt_duration")]
+    pub overlap_tolerance: Option<Duration>,
+    /// Stability violation threshold (default: report only).
+    #[serde(default)]
+    pub max_unnecessary_elections: Option<u64>,
+}
+
+/// A loaded, validated target.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// Short name (store directory, reports).
+    #[serde(default)]
+    pub name: String,
+    /// One line for `splitbrain targets`.
+    #[serde(default)]
+    pub description: String,
+    /// Default node count.
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// Peer transport.
+    #[serde(default)]
+    pub transport: Transport,
+    /// Observation source.
+    #[serde(default)]
+    pub observe: Observe,
+    /// How to start a node.
+    pub node: NodeSpec,
+    /// Timing.
+    #[serde(default)]
+    pub timing: TimingSpec,
+    /// Promises.
+    #[serde(default)]
+    pub promises: Promises,
+    /// Where it came from (`built-in:raft` or a path).
+    #[serde(skip)]
+    pub origin: String,
+}
+
+/// Placeholders every argv template may use (contract 1).
+pub const PLACEHOLDERS: &[&str] = &[
+    "exe",
+    "id",
+    "index",
+    "count",
+    "listen",
+    "peers",
+    "advertise",
+    "cluster",
+    "data_dir",
+    "seed",
+    "run_dir",
+];
+
+impl Target {
+    /// Load a built-in target by name, or a target file by path.
+    pub fn load(name_or_path: &str) -> Result<Target, TargetError> {
+        let path = Path::new(name_or_path);
+        if path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|source| TargetError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("target")
+                .to_string();
+            return Target::parse(&text, &path.display().to_string(), &stem);
+        }
+        match nodes::target::builtin(name_or_path) {
+            Some(text) => Target::parse(text, &format!("built-in:{name_or_path}"), name_or_path),
+            None => Err(TargetError::Unknown {
+                name: name_or_path.to_string(),
+                builtins: nodes::target::BUILTIN_TARGETS
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    /// Parse and validate target-file text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str, default_name: &str) -> Result<Target, TargetError> {
+        let mut t: Target = toml::from_str(text).map_err(|e| TargetError::Invalid {
+            file: origin.to_string(),
+            line: e.span().map(|s| line_of(text, s.start)).unwrap_or(1),
+            message: e.message().trim().to_string(),
+        })?;
+        t.origin = origin.to_string();
+        if t.name.is_empty() {
+            t.name = default_name.to_string();
+        }
+        let bad = |key: &str, message: String| TargetError::Invalid {
+            file: origin.to_string(),
+            line: key_line(text, key),
+            message,
+        };
+        if t.node.argv.is_empty() || t.node.argv[0].trim().is_empty() {
+            return Err(bad(
+                "argv",
+                "[node] argv is empty: give the program and its arguments".into(),
+            ));
+        }
+        if t.nodes == 0 {
+            return Err(bad("nodes", "nodes must be at least 1".into()));
+        }
+        let [lo, hi] = t.timing.election_timeout;
+        if lo.is_zero() || lo > hi {
+            return Err(bad(
+                "election_timeout",
+                format!(
+                    "election_timeout must be [min, max] with 0 < min ≤ max, got [{lo:?}, {hi:?}]"
+                ),
+            ));
+        }
+        if t.observe == Observe::Probe {
+            return Err(bad(
+                "observe",
+                "observe = \"probe\" is not supported by this build yet; use \"stdout\" (the node protocol)".into(),
+            ));
+        }
+        let known: Vec<&str> = PLACEHOLDERS
+            .iter()
+            .copied()
+            .chain(t.node.ports.iter().map(String::as_str))
+            .collect();
+        let templates = t
+            .node
+            .argv
+            .iter()
+            .chain(t.node.env.values())
+            .chain(t.node.cwd.iter());
+        for s in templates {
+            for ph in placeholders(s) {
+                if !known.contains(&ph) {
+                    return Err(TargetError::Invalid {
+                        file: origin.to_string(),
+                        line: text
+                            .find(&format!("{{{ph}}}"))
+                            .map(|o| line_of(text, o))
+                            .unwrap_or(1),
+                        message: format!(
+                            "unknown placeholder {{{ph}}}; known: {}",
+                            known
+                                .iter()
+                                .map(|k| format!("{{{k}}}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(t)
+    }
+}
+
+/// A placeholder is `{` + an identifier (`[A-Za-z_][A-Za-z0-9_.]*`) + `}`;
+/// any other brace (and `${...}`, shell syntax) is literal, so JSON or shell
+/// code in an argv is left alone.
+fn placeholder_at(s: &str, open: usize) -> Option<&str> {
+    if s[..open].ends_with('$') {
+        return None;
+    }
+    let rest = &s[open + 1..];
+    let close = rest.find('}')?;
+    let name = &rest[..close];
+    let mut chars = name.chars();
+    let first = chars.next()?;
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+    .then_some(name)
+}
+
+/// `{name}` placeholders in a template, in order.
+pub fn placeholders(s: &str) -> Vec<&str> {
+    s.match_indices('{')
+        .filter_map(|(i, _)| placeholder_at(s, i))
+        .collect()
+}
+
+/// Replace every `{name}` in `template` using `vars`; unknown names and
+/// literal braces are left as they are (validation already rejected unknown names).
+pub fn expand(template: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut i = 0;
+    while let Some(off) = template[i..].find('{') {
+        let open = i + off;
+        out.push_str(&template[i..open]);
+        match placeholder_at(template, open).and_then(|name| vars.get(name).map(|v| (name, v))) {
+            Some((name, value)) => {
+                out.push_str(value);
+                i = open + name.len() + 2;
+            }
+            None => {
+                out.push('{');
+                i = open + 1;
+            }
+        }
+    }
+    out.push_str(&template[i..]);
+    out
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn key_line(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+        })
+        .map(|i| i + 1)
+        .unwrap_or(1)
+}
+
+fn default_nodes() -> usize {
+    3
+}
+fn default_ready_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_election_timeout() -> [Duration; 2] {
+    [Duration::from_millis(150), Duration::from_millis(300)]
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Millis(u64),
+    Text(String),
+}
+
+impl RawDuration {
+    fn into_duration<E: serde::de::Error>(self) -> Result<Duration, E> {
+        match self {
+            RawDuration::Millis(ms) => Ok(Duration::from_millis(ms)),
+            RawDuration::Text(s) => humantime::parse_duration(&s).map_err(|e| {
+                E::custom(format!(
+                    "'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""
+                ))
+            }),
+        }
+    }
+}
+
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    RawDuration::deserialize(d)?.into_duration()
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    Ok(Some(RawDuration::deserialize(d)?.into_duration()?))
+}
+
+fn duration_pair<'de, D: Deserializer<'de>>(d: D) -> Result<[Duration; 2], D::Error> {
+    let [a, b] = <[RawDuration; 2]>::deserialize(d)?;
+    Ok([a.into_duration()?, b.into_duration()?])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_raft_loads() {
+        let t = Target::load("raft").unwrap();
+        assert_eq!(t.name, "raft");
+        assert_eq!(t.nodes, 5);
+        assert_eq!(
+            t.timing.election_timeout,
+            [Duration::from_millis(150), Duration::from_millis(300)]
+        );
+        assert!(t.promises.persistent_term);
+    }
+
+    #[test]
+    fn unknown_target_lists_builtins() {
+        let e = Target::load("no-such-target").unwrap_err().to_string();
+        assert!(
+            e.contains("unknown target 'no-such-target'") && e.contains("raft"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn bad_toml_names_file_and_line() {
+        let text = "name = \"x\"\n\n[node]\nargv = [\"a\"\nready = \"stdout\"\n";
+        let e = Target::parse(text, "mine.toml", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("mine.toml:"), "{e}");
+        let line: usize = e.split(':').nth(1).unwrap().parse().unwrap();
+        assert!((4..=5).contains(&line), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_points_at_its_line() {
+        let text =
+            "name = \"x\"\n[node]\nargv = [\"a\"]\n[timing]\nelection_timout = [\"1s\", \"2s\"]\n";
+        let e = Target::parse(text, "mine.toml", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("mine.toml:5:") && e.contains("election_timout"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_placeholder_is_rejected_with_line() {
+        let text = "[node]\nargv = [\"prog\",\n  \"--x\", \"{nope}\"]\n";
+        let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.starts_with("t.toml:3:") && e.contains("{nope}"), "{e}");
+    }
+
+    #[test]
+    fn bad_duration_says_how_to_write_one() {
+        let text = "[node]\nargv = [\"prog\"]\n[timing]\nheartbeat = \"soon\"\n";
+        let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.contains("t.toml:4:") && e.contains("250ms"), "{e}");
+    }
+
+    #[test]
+    fn expand_replaces_known_and_keeps_others() {
+        let mut v = BTreeMap::new();
+        v.insert("id".to_string(), "n1".to_string());
+        assert_eq!(expand("--id={id} {x} {", &v), "--id=n1 {x} {");
+        assert_eq!(placeholders("{a}-{b}"), vec!["a", "b"]);
+        // JSON and shell braces are literal, not placeholders.
+        let json = r#"echo '{"type":"ready"}' {id}"#;
+        assert_eq!(placeholders(json), vec!["id"]);
+        assert_eq!(expand(json, &v), r#"echo '{"type":"ready"}' n1"#);
+        assert_eq!(
+            placeholders("${HOME} { } {1x} {infra.redis}"),
+            vec!["infra.redis"]
+        );
+    }
+}
