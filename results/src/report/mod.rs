@@ -13,6 +13,8 @@
 //! - [`details`]: defensive readers of the checkers' free-form `details`.
 
 pub mod details;
+pub mod json;
+pub mod markdown;
 pub mod terminal;
 
 use checkers::{Evidence, Nanos, Report, RunHeader, Verdict};
