@@ -14,6 +14,7 @@
 
 pub mod details;
 pub mod json;
+pub mod junit;
 pub mod markdown;
 pub mod terminal;
 

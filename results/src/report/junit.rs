@@ -1,0 +1,371 @@
+//! JUnit XML, so CI servers (GitLab, Jenkins, GitHub test reporters,
+//! Buildkite) show each run as a test case and each violation as a failure.
+//!
+//! One test case per run, named `target/preset/seed` (class name
+//! `splitbrain.<target>`, so servers group runs by target):
+//!
+//! | run outcome | JUnit element | why |
+//! |---|---|---|
+//! | valid | (passed) | |
+//! | invalid | `<failure type="invalid">` | a checker found a violation; the message names the violated checker(s) and the first evidence; the body lists all evidence and the replay command |
+//! | unknown, [`UnknownAs::Error`] (the default) | `<error type="unknown">` | campaigns count unknown as a failure (contract 4); an *error* says "could not judge", not "found a bug" |
+//! | unknown, [`UnknownAs::Skipped`] (`--allow-unknown`) | `<skipped type="unknown">` | the run neither passed nor failed, and must not fail the build |
+//! | the run itself failed (exit 255) | `<error type="run-failed">` | the harness could not produce a history to judge |
+//!
+//! Every test case carries the plain terminal report in `system-out`. The
+//! suite's `disabled` attribute counts the skipped cases (CI servers count
+//! the `<skipped>` elements themselves).
+
+use std::time::Duration;
+
+use checkers::{Report, RunHeader, Verdict};
+use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+
+use super::{evidence_pointer, run_name, shorten, terminal, ReportError};
+
+/// How a run the checkers could not judge appears in JUnit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnknownAs {
+    /// `<error>`: fails the build, as campaigns do by default.
+    #[default]
+    Error,
+    /// `<skipped>`: does not fail the build (`--allow-unknown`).
+    Skipped,
+}
+
+/// What became of one run.
+#[derive(Debug, Clone, Copy)]
+pub enum RunOutcome<'a> {
+    /// The run finished and the checkers judged its history.
+    Checked(&'a Report),
+    /// The run could not be carried out (bad target, controller error); the reason.
+    Failed(&'a str),
+}
+
+/// One run, as a JUnit test case.
+#[derive(Debug, Clone, Copy)]
+pub struct RunCase<'a> {
+    /// The run's header (target, preset, seed, replay command).
+    pub header: &'a RunHeader,
+    /// Its outcome.
+    pub outcome: RunOutcome<'a>,
+    /// Wall-clock time the run took, when known.
+    pub duration: Option<Duration>,
+}
+
+impl<'a> RunCase<'a> {
+    /// A judged run whose duration is not known.
+    pub fn checked(header: &'a RunHeader, report: &'a Report) -> Self {
+        RunCase {
+            header,
+            outcome: RunOutcome::Checked(report),
+            duration: None,
+        }
+    }
+}
+
+/// Longest `message` attribute: CI servers show it on one line.
+const MESSAGE_CHARS: usize = 300;
+
+fn failure_message(report: &Report, verdict: Verdict) -> String {
+    let culprits: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.verdict == verdict)
+        .collect();
+    let names: Vec<&str> = culprits.iter().map(|r| r.checker.as_str()).collect();
+    let first = culprits
+        .iter()
+        .find_map(|r| r.evidence.first().map(|e| evidence_pointer(e, 200)))
+        .or_else(|| {
+            culprits
+                .iter()
+                .map(|r| r.figure.clone())
+                .find(|f| !f.is_empty())
+        });
+    let message = match first {
+        Some(first) => format!("{}: {first}", names.join(", ")),
+        None => names.join(", "),
+    };
+    shorten(&message, MESSAGE_CHARS)
+}
+
+fn failure_description(report: &Report, verdict: Verdict, header: &RunHeader) -> String {
+    let mut lines = Vec::new();
+    for result in report.results.iter().filter(|r| r.verdict == verdict) {
+        lines.push(format!(
+            "{} ({}): {}",
+            result.checker, result.verdict, result.figure
+        ));
+        for evidence in &result.evidence {
+            lines.push(format!("  {}", evidence_pointer(evidence, usize::MAX)));
+        }
+    }
+    if let Some(replay) = &header.replay {
+        lines.push(format!("replay: {replay}"));
+    }
+    lines.join("\n")
+}
+
+fn non_success(
+    kind: NonSuccessKind,
+    ty: &str,
+    message: String,
+    description: String,
+) -> TestCaseStatus {
+    let mut status = TestCaseStatus::non_success(kind);
+    status
+        .set_type(ty)
+        .set_message(message)
+        .set_description(description);
+    status
+}
+
+fn test_case(case: &RunCase<'_>, unknown: UnknownAs) -> TestCase {
+    let header = case.header;
+    let status = match case.outcome {
+        RunOutcome::Failed(reason) => non_success(
+            NonSuccessKind::Error,
+            "run-failed",
+            shorten(reason, MESSAGE_CHARS),
+            reason.to_string(),
+        ),
+        RunOutcome::Checked(report) => match (report.verdict(), unknown) {
+            (Verdict::Valid, _) => TestCaseStatus::success(),
+            (Verdict::Invalid, _) => non_success(
+                NonSuccessKind::Failure,
+                "invalid",
+                failure_message(report, Verdict::Invalid),
+                failure_description(report, Verdict::Invalid, header),
+            ),
+            (Verdict::Unknown, UnknownAs::Error) => non_success(
+                NonSuccessKind::Error,
+                "unknown",
+                format!(
+                    "not enough evidence to judge: {}",
+                    failure_message(report, Verdict::Unknown)
+                ),
+                failure_description(report, Verdict::Unknown, header),
+            ),
+            (Verdict::Unknown, UnknownAs::Skipped) => {
+                let mut status = TestCaseStatus::skipped();
+                status
+                    .set_type("unknown")
+                    .set_message(format!(
+                        "not enough evidence to judge: {}",
+                        failure_message(report, Verdict::Unknown)
+                    ))
+                    .set_description(failure_description(report, Verdict::Unknown, header));
+                status
+            }
+        },
+    };
+    let mut test_case = TestCase::new(run_name(header), status);
+    test_case.set_classname(format!("splitbrain.{}", header.target));
+    if let Some(duration) = case.duration {
+        test_case.set_time(duration);
+    }
+    if let RunOutcome::Checked(report) = case.outcome {
+        test_case.set_system_out(terminal::render(
+            report,
+            Some(header),
+            terminal::Style::default(),
+        ));
+    }
+    test_case
+}
+
+fn to_xml(
+    suite_name: &str,
+    cases: &[RunCase<'_>],
+    unknown: UnknownAs,
+) -> Result<String, ReportError> {
+    let mut suite = TestSuite::new(suite_name);
+    suite.add_test_cases(cases.iter().map(|c| test_case(c, unknown)));
+    let total: Duration = cases.iter().filter_map(|c| c.duration).sum();
+    if cases.iter().any(|c| c.duration.is_some()) {
+        suite.set_time(total);
+    }
+    let mut document = quick_junit::Report::new("splitbrain");
+    document.add_test_suite(suite);
+    if cases.iter().any(|c| c.duration.is_some()) {
+        document.set_time(total);
+    }
+    Ok(document.to_string()?)
+}
+
+/// A JUnit document for one run (`splitbrain run --junit FILE`).
+pub fn run_suite(case: &RunCase<'_>, unknown: UnknownAs) -> Result<String, ReportError> {
+    to_xml("splitbrain", std::slice::from_ref(case), unknown)
+}
+
+/// A JUnit document for a campaign: one suite named `campaign`, one case per run.
+pub fn campaign_suite(
+    campaign: &str,
+    cases: &[RunCase<'_>],
+    unknown: UnknownAs,
+) -> Result<String, ReportError> {
+    to_xml(campaign, cases, unknown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+    use quick_xml::events::Event;
+    use quick_xml::Reader;
+    use std::collections::HashMap;
+
+    /// Element counts and the attributes of the first `testsuite`, read back
+    /// with a real XML parser (which also proves the document well-formed).
+    struct Parsed {
+        counts: HashMap<String, usize>,
+        suite: HashMap<String, String>,
+        names: Vec<String>,
+        messages: Vec<String>,
+    }
+
+    fn parse(xml: &str) -> Parsed {
+        let mut reader = Reader::from_str(xml);
+        let mut parsed = Parsed {
+            counts: HashMap::new(),
+            suite: HashMap::new(),
+            names: Vec::new(),
+            messages: Vec::new(),
+        };
+        let mut depth = 0i32;
+        loop {
+            let event = reader.read_event().expect("well-formed XML");
+            let (element, empty) = match &event {
+                Event::Start(e) => (e.clone(), false),
+                Event::Empty(e) => (e.clone(), true),
+                Event::End(_) => {
+                    depth -= 1;
+                    continue;
+                }
+                Event::Eof => break,
+                _ => continue,
+            };
+            if !empty {
+                depth += 1;
+            }
+            let name = String::from_utf8(element.name().as_ref().to_vec()).unwrap();
+            *parsed.counts.entry(name.clone()).or_default() += 1;
+            let attributes: HashMap<String, String> = element
+                .attributes()
+                .map(|a| {
+                    let a = a.unwrap();
+                    (
+                        String::from_utf8(a.key.as_ref().to_vec()).unwrap(),
+                        a.unescape_value().unwrap().into_owned(),
+                    )
+                })
+                .collect();
+            match name.as_str() {
+                "testsuite" if parsed.suite.is_empty() => parsed.suite = attributes,
+                "testcase" => parsed.names.push(attributes["name"].clone()),
+                "failure" | "error" | "skipped" => parsed
+                    .messages
+                    .push(attributes.get("message").cloned().unwrap_or_default()),
+                _ => {}
+            }
+        }
+        assert_eq!(depth, 0, "balanced elements");
+        parsed
+    }
+
+    fn count(parsed: &Parsed, element: &str) -> usize {
+        parsed.counts.get(element).copied().unwrap_or(0)
+    }
+
+    #[test]
+    fn invalid_run_is_one_failure_naming_checker_and_evidence() {
+        let header = fixture::header();
+        let report = fixture::report();
+        let xml = run_suite(&RunCase::checked(&header, &report), UnknownAs::Error).unwrap();
+        println!("{xml}");
+        let parsed = parse(&xml);
+        assert_eq!(count(&parsed, "testcase"), 1);
+        assert_eq!(count(&parsed, "failure"), 1);
+        assert_eq!(count(&parsed, "error"), 0);
+        assert_eq!(parsed.suite["tests"], "1");
+        assert_eq!(parsed.suite["failures"], "1");
+        assert_eq!(parsed.names, vec!["raft/partition-kill-pause/42"]);
+        assert!(
+            parsed.messages[0].starts_with("term-uniqueness: seq 27, 30 @ 15.42–15.61 s: term 3"),
+            "{}",
+            parsed.messages[0]
+        );
+        assert!(xml.contains("replay: splitbrain run --target raft"));
+        assert!(xml.contains("system-out"));
+    }
+
+    #[test]
+    fn campaign_counts_failures_errors_and_skips() {
+        let invalid = fixture::report();
+        let mut valid = fixture::report();
+        for result in &mut valid.results {
+            result.verdict = Verdict::Valid;
+        }
+        let mut unknown = valid.clone();
+        unknown.results[5].verdict = Verdict::Unknown;
+        let headers: Vec<RunHeader> = (1..=5)
+            .map(|seed| {
+                let mut header = fixture::header();
+                header.seed = seed;
+                header
+            })
+            .collect();
+        let cases = [
+            RunCase::checked(&headers[0], &valid),
+            RunCase::checked(&headers[1], &invalid),
+            RunCase::checked(&headers[2], &invalid),
+            RunCase::checked(&headers[3], &unknown),
+            RunCase {
+                header: &headers[4],
+                outcome: RunOutcome::Failed("etcd did not become healthy in 30 s"),
+                duration: Some(Duration::from_secs(31)),
+            },
+        ];
+
+        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Error).unwrap());
+        assert_eq!(count(&parsed, "testcase"), 5);
+        assert_eq!(count(&parsed, "failure"), 2);
+        assert_eq!(count(&parsed, "error"), 2);
+        assert_eq!(count(&parsed, "skipped"), 0);
+        assert_eq!(parsed.suite["name"], "nightly");
+        assert_eq!(parsed.suite["tests"], "5");
+        assert_eq!(parsed.suite["failures"], "2");
+        assert_eq!(parsed.suite["errors"], "2");
+        assert!(parsed
+            .messages
+            .iter()
+            .any(|m| m == "not enough evidence to judge: vote-once: no vote events"));
+        assert!(parsed
+            .messages
+            .iter()
+            .any(|m| m.starts_with("etcd did not")));
+        assert_eq!(parsed.names[4], "raft/partition-kill-pause/5");
+
+        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Skipped).unwrap());
+        assert_eq!(count(&parsed, "failure"), 2);
+        assert_eq!(count(&parsed, "error"), 1);
+        assert_eq!(count(&parsed, "skipped"), 1);
+        // quick-junit counts skips in `disabled` (servers count `<skipped>` elements).
+        assert_eq!(parsed.suite["disabled"], "1");
+    }
+
+    #[test]
+    fn awkward_text_is_escaped() {
+        let header = fixture::header();
+        let mut report = fixture::report();
+        report.results[0].evidence[0].message = "a <b> & \"c\" ]]> \u{1}".into();
+        let xml = run_suite(&RunCase::checked(&header, &report), UnknownAs::Error).unwrap();
+        let parsed = parse(&xml);
+        assert!(
+            parsed.messages[0].contains("a <b> & \"c\" ]]>"),
+            "{}",
+            parsed.messages[0]
+        );
+    }
+}
