@@ -1,4 +1,3 @@
-#![allow(dead_code)] // parts are used only by the HTML tests, which come later
 //! Hand-built histories and reports for the renderers' tests: a 3-node Raft
 //! run with a kill, a restart, an isolating partition (during which the
 //! isolated old leader wrongly claims the new leader's term), a heal and a

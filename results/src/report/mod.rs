@@ -13,6 +13,7 @@
 //! - [`details`]: defensive readers of the checkers' free-form `details`.
 
 pub mod details;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
