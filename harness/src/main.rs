@@ -6,6 +6,7 @@ mod check;
 mod cluster;
 mod nemesis;
 mod observe;
+mod outputs;
 mod recorder;
 mod run;
 mod supervise;
@@ -188,26 +189,20 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     match run::run(&opts) {
         Ok(outcome) => {
             let verdict = outcome.verdict();
-            let text = terminal::render(&outcome.report, Some(&outcome.header), Style::default());
-            let mut footer = format!(
-                "\nrun directory: {}\n",
-                outcome.dir.path().display(),
-            );
-            if outcome.interrupted {
-                footer.push_str("the run was interrupted: verdicts cover the history recorded until then\n");
-            }
-            let json = results::report::json::to_string(&outcome.header, &outcome.report);
-            if let Err(e) = std::fs::write(outcome.dir.results_json(), &json)
-                .and_then(|_| std::fs::write(outcome.dir.report_txt(), format!("{text}{footer}")))
-            {
-                eprintln!("splitbrain: writing results into {}: {e}", outcome.dir.path().display());
+            if let Err(e) = outputs::write_run_outputs(&outcome.dir, &outcome.header, &outcome.report, outcome.interrupted) {
+                eprintln!("splitbrain: {e:#}");
                 return ExitCode::from(EXIT_FAILED);
             }
             let mut out = std::io::stdout().lock();
             if a.json {
-                let _ = writeln!(out, "{json}");
+                let _ = writeln!(out, "{}", std::fs::read_to_string(outcome.dir.results_json()).unwrap_or_default());
             } else {
-                let _ = write!(out, "{}{footer}", terminal::render(&outcome.report, Some(&outcome.header), Style::for_stdout()));
+                let _ = write!(
+                    out,
+                    "{}{}",
+                    terminal::render(&outcome.report, Some(&outcome.header), Style::for_stdout()),
+                    outputs::footer(&outcome.dir, outcome.interrupted)
+                );
             }
             ExitCode::from(verdict.exit_code() as u8)
         }
@@ -233,9 +228,16 @@ fn cmd_check(a: CheckArgs) -> ExitCode {
         Ok(report) => {
             let header = check::read_header(&path);
             if a.json {
-                match header.as_ref() {
-                    Some(h) => println!("{}", results::report::json::to_string(h, &report)),
-                    None => println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default()),
+                let text = match header.as_ref() {
+                    Some(h) => results::report::json::render(h, &report).map_err(anyhow::Error::from),
+                    None => serde_json::to_string_pretty(&report).map_err(anyhow::Error::from),
+                };
+                match text {
+                    Ok(t) => println!("{t}"),
+                    Err(e) => {
+                        eprintln!("splitbrain: {e:#}");
+                        return ExitCode::from(EXIT_FAILED);
+                    }
                 }
             } else {
                 print!("{}", terminal::render(&report, header.as_ref(), Style::for_stdout()));

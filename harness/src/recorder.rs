@@ -103,15 +103,6 @@ impl Recorder {
         }
     }
 
-    /// The view of every node.
-    pub fn view(&self) -> BTreeMap<String, NodeView> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .nodes
-            .clone()
-    }
-
     /// The live node claiming leadership in the highest term, as recorded.
     pub fn leader(&self) -> Option<String> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -73,8 +73,6 @@ pub struct RunOutcome {
     pub header: RunHeader,
     /// The checkers' conclusions.
     pub report: Report,
-    /// The command that replays this run.
-    pub replay: String,
     /// The run was interrupted.
     pub interrupted: bool,
 }

@@ -7,6 +7,9 @@
 //!   run.toml          every resolved setting and the seed
 //!   results.json      verdicts (see report::json)
 //!   report.txt        the tables as printed
+//!   report.md         the same tables in Markdown
+//!   report.html       a self-contained timeline
+//!   junit.xml         one test case for the run
 //!   nodes/<id>.stdout raw stdout of every incarnation of a node
 //!   nodes/<id>.stderr stderr of every incarnation
 //!   data/<id>/        the node's data dir (kept across restarts)
@@ -18,7 +21,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The store root is not writable (checked before any node starts).
-    #[error("the store {path} is not writable: {source}; pass --store DIR with a writable directory")]
+    #[error(
+        "the store {path} is not writable: {source}; pass --store DIR with a writable directory"
+    )]
     NotWritable {
         /// The root that was tried.
         path: PathBuf,
@@ -54,7 +59,10 @@ impl RunDir {
         let mut dir = parent.join(&stamp);
         let mut n = 1;
         loop {
-            std::fs::create_dir_all(&parent).map_err(|source| StoreError::Create { path: parent.clone(), source })?;
+            std::fs::create_dir_all(&parent).map_err(|source| StoreError::Create {
+                path: parent.clone(),
+                source,
+            })?;
             match std::fs::create_dir(&dir) {
                 Ok(()) => break,
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
@@ -66,7 +74,10 @@ impl RunDir {
         }
         for sub in ["nodes", "data"] {
             let p = dir.join(sub);
-            std::fs::create_dir_all(&p).map_err(|source| StoreError::Create { path: p.clone(), source })?;
+            std::fs::create_dir_all(&p).map_err(|source| StoreError::Create {
+                path: p.clone(),
+                source,
+            })?;
         }
         point_latest(store, &dir);
         Ok(RunDir { root: dir })
@@ -74,7 +85,9 @@ impl RunDir {
 
     /// Open an existing run directory (for `report`, `replay`).
     pub fn open(path: &Path) -> RunDir {
-        RunDir { root: path.to_path_buf() }
+        RunDir {
+            root: path.to_path_buf(),
+        }
     }
 
     /// The directory itself.
@@ -113,7 +126,10 @@ impl RunDir {
 
 /// Fail early, with a message that says what to do, when `store` cannot take a run.
 pub fn check_writable(store: &Path) -> Result<(), StoreError> {
-    let err = |source| StoreError::NotWritable { path: store.to_path_buf(), source };
+    let err = |source| StoreError::NotWritable {
+        path: store.to_path_buf(),
+        source,
+    };
     std::fs::create_dir_all(store).map_err(err)?;
     let probe = store.join(format!(".write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(err)?;
@@ -133,13 +149,21 @@ fn point_latest(store: &Path, dir: &Path) {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }
 
 /// `20261123T093012.123Z`: sortable, filesystem-safe, UTC.
 pub fn utc_stamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     let secs = now.as_secs() as i64;
     let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
     let rem = secs.rem_euclid(86_400);

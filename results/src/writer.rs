@@ -18,14 +18,22 @@ pub struct HistoryWriter {
 impl HistoryWriter {
     /// Create (truncate) the history file.
     pub fn create(path: &Path) -> std::io::Result<HistoryWriter> {
-        Ok(HistoryWriter { out: BufWriter::new(File::create(path)?), next_seq: 0, last_t: 0 })
+        Ok(HistoryWriter {
+            out: BufWriter::new(File::create(path)?),
+            next_seq: 0,
+            last_t: 0,
+        })
     }
 
     /// Append `event` observed at `t`; a `t` earlier than the last one is
     /// raised to it so `t` never decreases along `seq`. Returns the record.
     pub fn append(&mut self, t: Nanos, event: Event) -> std::io::Result<Record> {
         let t = t.max(self.last_t);
-        let rec = Record { seq: self.next_seq, t, event };
+        let rec = Record {
+            seq: self.next_seq,
+            t,
+            event,
+        };
         serde_json::to_writer(&mut self.out, &rec)?;
         self.out.write_all(b"\n")?;
         // One write per line: the controller may be SIGKILLed at any moment.
@@ -58,12 +66,34 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("h.jsonl");
         let mut w = HistoryWriter::create(&p).unwrap();
-        w.append(10, Event::Warning(WarningRecord { kind: "a".into(), message: "x".into() })).unwrap();
-        w.append(5, Event::Warning(WarningRecord { kind: "b".into(), message: "y".into() })).unwrap();
+        w.append(
+            10,
+            Event::Warning(WarningRecord {
+                kind: "a".into(),
+                message: "x".into(),
+            }),
+        )
+        .unwrap();
+        w.append(
+            5,
+            Event::Warning(WarningRecord {
+                kind: "b".into(),
+                message: "y".into(),
+            }),
+        )
+        .unwrap();
         w.append(20, Event::End(EndRecord::default())).unwrap();
         let recs: Vec<Record> =
-            HistoryReader::new(std::io::BufReader::new(File::open(&p).unwrap())).map(Result::unwrap).collect();
-        assert_eq!(recs.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert_eq!(recs.iter().map(|r| r.t).collect::<Vec<_>>(), vec![10, 10, 20]);
+            HistoryReader::new(std::io::BufReader::new(File::open(&p).unwrap()))
+                .map(Result::unwrap)
+                .collect();
+        assert_eq!(
+            recs.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            vec![0, 1, 2]
+        );
+        assert_eq!(
+            recs.iter().map(|r| r.t).collect::<Vec<_>>(),
+            vec![10, 10, 20]
+        );
     }
 }
