@@ -370,7 +370,6 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         dir,
         header,
         report,
-        replay,
         interrupted,
     })
 }
