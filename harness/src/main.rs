@@ -3,6 +3,7 @@
 
 mod bench_check;
 mod check;
+mod infra;
 mod cluster;
 mod nemesis;
 mod observe;

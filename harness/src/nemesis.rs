@@ -29,6 +29,8 @@ pub struct Nemesis<'a> {
     flap_state: Option<NetState>,
     /// The network state currently in force.
     net: NetState,
+    /// Infrastructure services, which network faults can cut nodes from.
+    infrastructure: Vec<String>,
     /// Operations that could not be applied, for the report.
     pub skipped: Vec<String>,
 }
@@ -38,6 +40,7 @@ impl<'a> Nemesis<'a> {
     pub fn new(
         schedule: Schedule,
         seed: u64,
+        infrastructure: Vec<String>,
         rec: &'a Recorder,
         proxy: &'a proxy::Proxy,
         rt: &'a tokio::runtime::Runtime,
@@ -53,6 +56,7 @@ impl<'a> Nemesis<'a> {
             flap: VecDeque::new(),
             flap_state: None,
             net: NetState::healed(),
+            infrastructure,
             skipped: Vec::new(),
         }
     }
@@ -108,7 +112,7 @@ impl<'a> Nemesis<'a> {
             leader: self.rec.leader(),
             live: live.collect(),
             paused: paused.collect(),
-            infrastructure: Vec::new(),
+            infrastructure: self.infrastructure.clone(),
         }
     }
 

@@ -17,6 +17,7 @@ use results::store::RunDir;
 use results::writer::HistoryWriter;
 
 use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
+use crate::infra::Infrastructure;
 use crate::nemesis::Nemesis;
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
@@ -123,28 +124,11 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         .map_err(|e| RunError::Failed(anyhow!("starting the runtime: {e}")))?;
     watch_signals(&rt, opts.interrupt.clone());
 
-    // Ports and the proxy: every peer address a node is given is a proxy address.
+    // Ports first; every peer address a node is given will be a proxy address.
     let listen: Vec<SocketAddr> = (0..n)
         .map(|_| free_port(target.transport))
         .collect::<std::io::Result<_>>()
         .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
-    let proxy_cfg = proxy::ProxyConfig {
-        seed,
-        ..proxy::ProxyConfig::new(
-            ids.iter()
-                .zip(&listen)
-                .map(|(id, a)| proxy::Endpoint::new(id.clone(), *a))
-                .collect(),
-            match target.transport {
-                Transport::Udp => proxy::Transport::Udp,
-                Transport::Tcp => proxy::Transport::Tcp,
-            },
-            proxy::ProxyMode::PerLink,
-        )
-    };
-    let proxy = proxy::Proxy::start(proxy_cfg)
-        .map_err(|e| RunError::Failed(anyhow!("starting the proxy: {e}")))?;
-
     let replay = replay_command(opts, &target, n, seed);
     let header = RunHeader {
         format: FORMAT_VERSION,
@@ -171,7 +155,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .overlap_tolerance
             .map(|d| d.as_secs_f64() * 1e3)
             .unwrap_or(5.0),
-        infrastructure: Vec::new(),
+        infrastructure: target.infrastructure.iter().map(|i| i.name.clone()).collect(),
         crashes_expected: target.promises.crashes_expected,
         max_unnecessary_elections: target.promises.max_unnecessary_elections,
         time_limit_ms: opts.time_limit.as_millis() as u64,
@@ -187,6 +171,36 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let rec = Recorder::new(writer, &ids);
     rec.record_at(0, Event::Run(header.clone()));
     write_run_toml(&dir, opts, &target, n, seed, &replay);
+
+    // Infrastructure before the proxy (which fronts it) and the nodes.
+    let mut infra = match Infrastructure::start(&target.infrastructure, dir.path(), &rec) {
+        Ok(i) => i,
+        Err(e) => return Err(abort(&rec, &dir, e)),
+    };
+    let mut proxy_cfg = proxy::ProxyConfig {
+        seed,
+        ..proxy::ProxyConfig::new(
+            ids.iter()
+                .zip(&listen)
+                .map(|(id, a)| proxy::Endpoint::new(id.clone(), *a))
+                .collect(),
+            match target.transport {
+                Transport::Udp => proxy::Transport::Udp,
+                Transport::Tcp => proxy::Transport::Tcp,
+            },
+            proxy::ProxyMode::PerLink,
+        )
+    };
+    proxy_cfg.infrastructure = infra
+        .services
+        .iter()
+        .map(|s| proxy::Endpoint::new(s.name.clone(), s.addr))
+        .collect();
+    let proxy = match proxy::Proxy::start(proxy_cfg) {
+        Ok(p) => p,
+        Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
+    };
+
 
     // Node launch specs from the argv template.
     let exe = std::env::current_exe()
@@ -231,6 +245,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             "seed".to_string(),
             (seed.wrapping_mul(1000).wrapping_add(i as u64 + 1)).to_string(),
         );
+        for svc in &infra.services {
+            let addr = proxy.infra_addr(id, &svc.name).expect("proxy address for every service");
+            vars.insert(format!("infra.{}", svc.name), addr.to_string());
+        }
         for name in &target.node.ports {
             let p = free_port(Transport::Tcp)
                 .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
@@ -303,7 +321,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 settle: target.timing.election_timeout[1] * 3,
             };
             let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
-            let mut nemesis = Nemesis::new(schedule, seed, &rec, &proxy, &rt);
+            let mut nemesis = Nemesis::new(schedule, seed, infra.names(), &rec, &proxy, &rt);
             let phase_end = Instant::now() + opts.time_limit;
             interrupted = drive(
                 &mut cluster,
@@ -314,6 +332,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 phase_end,
                 &opts.interrupt,
                 true,
+                    &mut infra,
             );
             if !interrupted {
                 // Final phase: heal, resume, restart everything, then observe.
@@ -328,6 +347,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                     recovery_end,
                     &opts.interrupt,
                     false,
+                    &mut infra,
                 );
             }
             if let Some(b) = check_bypass(&cluster, &proxy) {
@@ -350,6 +370,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     rec.sync();
     cluster.stop_all(Duration::from_secs(3));
     drop(cluster);
+    infra.stop();
     rt.block_on(proxy.shutdown());
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = rec.take_error() {
@@ -372,6 +393,16 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         report,
         interrupted,
     })
+}
+
+/// Record why a run that had started writing its history could not go on.
+fn abort(rec: &Recorder, dir: &RunDir, e: anyhow::Error) -> RunError {
+    rec.record(Event::End(EndRecord {
+        interrupted: true,
+        reason: Some(format!("{e:#}")),
+    }));
+    rec.sync();
+    RunError::Failed(e.context(format!("run directory: {}", dir.path().display())))
 }
 
 /// Start every node and wait until each is ready (or fail with its stderr).
@@ -464,8 +495,19 @@ fn drive(
     until: Instant,
     interrupt: &AtomicBool,
     faults: bool,
+    infra: &mut Infrastructure,
 ) -> bool {
     loop {
+        for (name, pid, status, tail) in infra.poll_exits() {
+            rec.record(Event::Process(checkers::history::ProcessRecord {
+                node: name,
+                event: checkers::history::ProcessEvent::Exit,
+                pid: Some(pid),
+                status: Some(status),
+                expected: Some(false),
+                stderr_tail: Some(tail),
+            }));
+        }
         if interrupt.load(Ordering::SeqCst) {
             return true;
         }

@@ -172,6 +172,25 @@ pub struct Promises {
     pub max_unnecessary_elections: Option<u64>,
 }
 
+/// `[[infrastructure]]`: a service started before the nodes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraSpec {
+    /// Name used in links (`n2→redis`) and in `{infra.NAME}`.
+    pub name: String,
+    /// argv template: `{port}` (its loopback port), `{addr}`, `{dir}` (its data dir), `{run_dir}`, `{exe}`.
+    pub argv: Vec<String>,
+    /// Extra environment.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// How long it may take to accept TCP connections on `{port}`.
+    #[serde(default = "default_ready_timeout", deserialize_with = "duration")]
+    pub ready_timeout: Duration,
+    /// The Debian package that provides it, named in the error when it is missing.
+    #[serde(default)]
+    pub package: Option<String>,
+}
+
 /// A loaded, validated target.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -199,10 +218,16 @@ pub struct Target {
     /// Promises.
     #[serde(default)]
     pub promises: Promises,
+    /// Services to start before the nodes.
+    #[serde(default)]
+    pub infrastructure: Vec<InfraSpec>,
     /// Where it came from (`built-in:raft` or a path).
     #[serde(skip)]
     pub origin: String,
 }
+
+/// Placeholders an `[[infrastructure]]` argv may use.
+pub const INFRA_PLACEHOLDERS: &[&str] = &["port", "addr", "dir", "run_dir", "exe"];
 
 /// Placeholders every argv template may use (contract 1).
 pub const PLACEHOLDERS: &[&str] = &[
@@ -288,10 +313,33 @@ impl Target {
                 "observe = \"probe\" is not supported by this build yet; use \"stdout\" (the node protocol)".into(),
             ));
         }
+        let infra_names: Vec<String> = t.infrastructure.iter().map(|i| format!("infra.{}", i.name)).collect();
+        for (i, spec) in t.infrastructure.iter().enumerate() {
+            if spec.argv.is_empty() {
+                return Err(bad("argv", format!("[[infrastructure]] {} has an empty argv", spec.name)));
+            }
+            if t.infrastructure[..i].iter().any(|o| o.name == spec.name) || t.node.ports.contains(&spec.name) {
+                return Err(bad("name", format!("infrastructure name {} is used twice", spec.name)));
+            }
+            for ph in spec.argv.iter().chain(spec.env.values()).flat_map(|a| placeholders(a)) {
+                if !INFRA_PLACEHOLDERS.contains(&ph) {
+                    return Err(TargetError::Invalid {
+                        file: origin.to_string(),
+                        line: text.find(&format!("{{{ph}}}")).map(|o| line_of(text, o)).unwrap_or(1),
+                        message: format!(
+                            "unknown placeholder {{{ph}}} in [[infrastructure]] {}; known: {}",
+                            spec.name,
+                            INFRA_PLACEHOLDERS.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(" ")
+                        ),
+                    });
+                }
+            }
+        }
         let known: Vec<&str> = PLACEHOLDERS
             .iter()
             .copied()
             .chain(t.node.ports.iter().map(String::as_str))
+            .chain(infra_names.iter().map(String::as_str))
             .collect();
         let templates = t
             .node
@@ -482,6 +530,26 @@ mod tests {
         let text = "[node]\nargv = [\"prog\",\n  \"--x\", \"{nope}\"]\n";
         let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
         assert!(e.starts_with("t.toml:3:") && e.contains("{nope}"), "{e}");
+    }
+
+    #[test]
+    fn infrastructure_parses_and_adds_its_placeholder() {
+        let text = r#"
+[node]
+argv = ["prog", "--redis", "{infra.redis}"]
+[[infrastructure]]
+name = "redis"
+argv = ["redis-server", "--port", "{port}", "--dir", "{dir}"]
+package = "redis-server"
+"#;
+        let t = Target::parse(text, "t.toml", "t").unwrap();
+        assert_eq!(t.infrastructure[0].name, "redis");
+        let bad = text.replace("{infra.redis}", "{infra.etcd}");
+        let e = Target::parse(&bad, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.contains("{infra.etcd}"), "{e}");
+        let bad = text.replace("{dir}", "{data_dir}");
+        let e = Target::parse(&bad, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.contains("t.toml:6:") && e.contains("[[infrastructure]] redis"), "{e}");
     }
 
     #[test]
