@@ -8,6 +8,7 @@ mod cluster;
 mod nemesis;
 mod observe;
 mod outputs;
+mod probe;
 mod recorder;
 mod run;
 mod supervise;

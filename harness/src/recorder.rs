@@ -40,10 +40,7 @@ struct Inner {
 impl Recorder {
     /// Start recording into `writer`; `t = 0` is now.
     pub fn new(writer: HistoryWriter, nodes: &[String]) -> Recorder {
-        let nodes = nodes
-            .iter()
-            .map(|n| (n.clone(), NodeView::default()))
-            .collect();
+        let nodes = nodes.iter().map(|n| (n.clone(), NodeView::default())).collect();
         Recorder {
             inner: Arc::new(Mutex::new(Inner {
                 writer,
@@ -88,11 +85,7 @@ impl Recorder {
 
     /// The first write error, if any (the run then fails with 255).
     pub fn take_error(&self) -> Option<std::io::Error> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .error
-            .take()
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).error.take()
     }
 
     /// Flush to disk.
@@ -101,6 +94,16 @@ impl Recorder {
         if let Err(e) = g.writer.sync() {
             g.error.get_or_insert(e);
         }
+    }
+
+    /// The pid of `node`'s current incarnation, as recorded.
+    pub fn pid_of(&self, node: &str) -> Option<u32> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .nodes
+            .get(node)
+            .and_then(|v| v.pid)
     }
 
     /// The live node claiming leadership in the highest term, as recorded.

@@ -19,9 +19,10 @@ use results::writer::HistoryWriter;
 use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
 use crate::infra::Infrastructure;
 use crate::nemesis::Nemesis;
+use crate::probe::{NodeProbe, Probers};
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
-use crate::target::{expand, Readiness, Target, Transport};
+use crate::target::{expand, Observe, ProxyLayout, Readiness, Target, Transport};
 
 /// Everything `splitbrain run` can be told.
 #[derive(Debug, Clone)]
@@ -141,28 +142,25 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             target.timing.election_timeout[1].as_millis() as u64,
         ],
         heartbeat_ms: target.timing.heartbeat.map(|d| d.as_millis() as u64),
-        gap_bound_ms: opts
-            .gap_bound
-            .unwrap_or_else(|| target.timing.gap_bound())
-            .as_millis() as u64,
+        gap_bound_ms: opts.gap_bound.unwrap_or_else(|| target.timing.gap_bound()).as_millis() as u64,
         persistent_term: target.promises.persistent_term,
         exclusive: target.promises.exclusive,
         liveness: target.promises.liveness,
-        observation: Source::Stdout,
-        probe_interval_ms: None,
-        overlap_tolerance_ms: target
-            .promises
-            .overlap_tolerance
-            .map(|d| d.as_secs_f64() * 1e3)
-            .unwrap_or(5.0),
+        observation: match target.observe {
+            Observe::Stdout => Source::Stdout,
+            Observe::Probe => Source::Probe,
+        },
+        probe_interval_ms: target.probe.as_ref().map(|p| p.interval.as_millis() as u64),
+        overlap_tolerance_ms: match (target.promises.overlap_tolerance, &target.probe) {
+            (Some(d), _) => d.as_secs_f64() * 1e3,
+            (None, Some(p)) if target.observe == Observe::Probe => p.interval.as_secs_f64() * 1e3,
+            (None, _) => 5.0,
+        },
         infrastructure: target.infrastructure.iter().map(|i| i.name.clone()).collect(),
         crashes_expected: target.promises.crashes_expected,
         max_unnecessary_elections: target.promises.max_unnecessary_elections,
         time_limit_ms: opts.time_limit.as_millis() as u64,
-        recovery_ms: opts
-            .recovery
-            .unwrap_or_else(|| target.timing.recovery())
-            .as_millis() as u64,
+        recovery_ms: opts.recovery.unwrap_or_else(|| target.timing.recovery()).as_millis() as u64,
         replay: Some(replay.clone()),
         extra: serde_json::Map::new(),
     };
@@ -188,7 +186,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 Transport::Udp => proxy::Transport::Udp,
                 Transport::Tcp => proxy::Transport::Tcp,
             },
-            proxy::ProxyMode::PerLink,
+            match target.proxy {
+                ProxyLayout::PerLink => proxy::ProxyMode::PerLink,
+                ProxyLayout::SharedAdvertised => proxy::ProxyMode::SharedAdvertised,
+            },
         )
     };
     proxy_cfg.infrastructure = infra
@@ -201,26 +202,29 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
     };
 
-
     // Node launch specs from the argv template.
-    let exe = std::env::current_exe()
-        .map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
+    let exe =
+        std::env::current_exe().map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
     let mut slots = Vec::with_capacity(n);
+    let mut probes: Vec<NodeProbe> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let data = dir.node_data(id);
-        std::fs::create_dir_all(&data)
-            .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
+        std::fs::create_dir_all(&data).map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
+        // The address this node uses to reach `p`: per link, or p's shared one.
+        let reach = |p: &String| -> SocketAddr {
+            if p == id {
+                match target.proxy {
+                    ProxyLayout::PerLink => listen[i],
+                    ProxyLayout::SharedAdvertised => proxy.advertised_addr(p).expect("advertised address"),
+                }
+            } else {
+                proxy.peer_addr(id, p).expect("proxy address for every link")
+            }
+        };
         let peers: Vec<String> = ids
             .iter()
             .filter(|p| *p != id)
-            .map(|p| {
-                format!(
-                    "{p}={}",
-                    proxy
-                        .peer_addr(id, p)
-                        .expect("proxy address for every link")
-                )
-            })
+            .map(|p| format!("{p}={}", reach(p)))
             .collect();
         let mut vars = BTreeMap::new();
         vars.insert("exe".to_string(), exe.display().to_string());
@@ -229,15 +233,17 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         vars.insert("count".to_string(), n.to_string());
         vars.insert("listen".to_string(), listen[i].to_string());
         vars.insert("peers".to_string(), peers.join(","));
-        vars.insert("advertise".to_string(), listen[i].to_string());
-        vars.insert(
-            "cluster".to_string(),
-            ids.iter()
-                .zip(&listen)
-                .map(|(p, a)| format!("{p}={a}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
+        vars.insert("advertise".to_string(), reach(id).to_string());
+        let cluster: Vec<String> = ids
+            .iter()
+            .map(|p| {
+                let mut entry = BTreeMap::new();
+                entry.insert("id".to_string(), p.clone());
+                entry.insert("addr".to_string(), reach(p).to_string());
+                expand(&target.node.cluster_entry, &entry)
+            })
+            .collect();
+        vars.insert("cluster".to_string(), cluster.join(","));
         vars.insert("data_dir".to_string(), data.display().to_string());
         vars.insert("run_dir".to_string(), dir.path().display().to_string());
         // A per-node seed: equal seeds would give equal election timeouts.
@@ -246,13 +252,23 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             (seed.wrapping_mul(1000).wrapping_add(i as u64 + 1)).to_string(),
         );
         for svc in &infra.services {
-            let addr = proxy.infra_addr(id, &svc.name).expect("proxy address for every service");
+            let addr = proxy
+                .infra_addr(id, &svc.name)
+                .expect("proxy address for every service");
             vars.insert(format!("infra.{}", svc.name), addr.to_string());
         }
         for name in &target.node.ports {
-            let p = free_port(Transport::Tcp)
-                .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
+            let p = free_port(Transport::Tcp).map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
             vars.insert(name.clone(), p.port().to_string());
+        }
+        if let Some(p) = &target.probe {
+            probes.push(NodeProbe {
+                node: id.clone(),
+                url: p.url.as_ref().map(|u| expand(u, &vars)),
+                command: p.command.as_ref().map(|c| c.iter().map(|a| expand(a, &vars)).collect()),
+                body: p.body.as_ref().map(|b| expand(b, &vars)),
+                spec: p.clone(),
+            });
         }
         let mut argv: Vec<String> = target.node.argv.iter().map(|a| expand(a, &vars)).collect();
         if let Some(bug) = &opts.bug {
@@ -267,13 +283,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             ("SPLITBRAIN_DATA_DIR".into(), vars["data_dir"].clone()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
         ];
-        env.extend(
-            target
-                .node
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), expand(v, &vars))),
-        );
+        env.extend(target.node.env.iter().map(|(k, v)| (k.clone(), expand(v, &vars))));
         let cwd = target
             .node
             .cwd
@@ -298,12 +308,18 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
 
     let (tx, events) = mpsc::channel::<ClusterEvent>();
     let mut cluster = Cluster::new(slots, rec.clone(), tx);
-    let started = start_all(&mut cluster, &events, &target, &rec, &proxy);
+    let mut known_ids = BTreeMap::new();
+    let started = start_all(&mut cluster, &events, &target, &probes, &proxy, &mut known_ids);
+    let mut probers = None;
     let mut interrupted = false;
     let mut failure = None;
     match started {
         Err(e) => failure = Some(e),
         Ok(()) => {
+            if target.observe == Observe::Probe {
+                let logs = ids.iter().map(|id| dir.node_stderr(id)).collect();
+                probers = Some(Probers::start(probes.clone(), &rec, logs, known_ids.clone()));
+            }
             if let Some(b) = check_bypass(&cluster, &proxy) {
                 rec.record(Event::Warning(WarningRecord {
                     kind: "bypass".into(),
@@ -311,10 +327,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 }));
             }
             let timing = workloads::Timing {
-                election_timeout: (
-                    target.timing.election_timeout[0],
-                    target.timing.election_timeout[1],
-                ),
+                election_timeout: (target.timing.election_timeout[0], target.timing.election_timeout[1]),
                 heartbeat: target.timing.heartbeat,
                 nemesis_interval: opts.nemesis_interval,
                 fault_duration: opts.fault_duration,
@@ -332,7 +345,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 phase_end,
                 &opts.interrupt,
                 true,
-                    &mut infra,
+                &mut infra,
             );
             if !interrupted {
                 // Final phase: heal, resume, restart everything, then observe.
@@ -363,6 +376,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         (None, true) => Some("interrupted by a signal".to_string()),
         _ => None,
     };
+    if let Some(mut p) = probers.take() {
+        p.stop();
+    }
     rec.record(Event::End(EndRecord {
         interrupted: reason.is_some(),
         reason,
@@ -374,10 +390,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     rt.block_on(proxy.shutdown());
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = rec.take_error() {
-        return Err(RunError::Failed(anyhow!(
-            "writing {}: {e}",
-            dir.history().display()
-        )));
+        return Err(RunError::Failed(anyhow!("writing {}: {e}", dir.history().display())));
     }
     if let Some(e) = failure {
         return Err(RunError::Failed(
@@ -410,9 +423,12 @@ fn start_all(
     cluster: &mut Cluster,
     events: &mpsc::Receiver<ClusterEvent>,
     target: &Target,
-    rec: &Recorder,
+    probes: &[NodeProbe],
     proxy: &proxy::Proxy,
+    known_ids: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
+    let agent = target.probe.as_ref().map(|p| crate::probe::agent(p.timeout));
+    let mut last_probe_error: Vec<Option<String>> = vec![None; cluster.nodes.len()];
     let n = cluster.nodes.len();
     let mut ready = vec![false; n];
     for i in 0..n {
@@ -433,6 +449,21 @@ fn start_all(
                 }
             }
         }
+        if let (Readiness::Probe, Some(agent)) = (target.node.ready, &agent) {
+            for (i, r) in ready.iter_mut().enumerate() {
+                if !*r {
+                    match probes[i].ask(agent).and_then(|a| probes[i].interpret(&a)) {
+                        Ok(obs) => {
+                            if let Some(me) = obs.self_raw {
+                                known_ids.insert(me, probes[i].node.clone());
+                            }
+                            *r = true;
+                        }
+                        Err(e) => last_probe_error[i] = Some(e),
+                    }
+                }
+            }
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             let slow: Vec<String> = ready
@@ -447,9 +478,13 @@ fn start_all(
                 slow.join(", "),
                 target.node.ready_timeout,
                 match target.node.ready {
-                    Readiness::Stdout => "no {\"type\":\"ready\"} line on stdout",
-                    Readiness::Port => "its listen port never accepted a connection",
-                    Readiness::None => "",
+                    Readiness::Stdout => "no {\"type\":\"ready\"} line on stdout".to_string(),
+                    Readiness::Port => "its listen port never accepted a connection".to_string(),
+                    Readiness::Probe => format!(
+                        "its probe never answered; last error: {}",
+                        last_probe_error[first].as_deref().unwrap_or("none")
+                    ),
+                    Readiness::None => String::new(),
                 },
                 slow[0],
                 indent(&supervise::tail(&cluster.nodes[first].spec.stderr, 20))
@@ -479,7 +514,6 @@ fn start_all(
             Err(_) => {}
         }
     }
-    let _ = rec;
     Ok(())
 }
 
@@ -546,11 +580,7 @@ fn drive(
 }
 
 fn check_bypass(cluster: &Cluster, proxy: &proxy::Proxy) -> Option<String> {
-    let owners: Vec<(String, i32)> = cluster
-        .pids()
-        .into_iter()
-        .map(|(id, p)| (id, p as i32))
-        .collect();
+    let owners: Vec<(String, i32)> = cluster.pids().into_iter().map(|(id, p)| (id, p as i32)).collect();
     let found = proxy::detect_bypass(&owners, &proxy.listening_ports());
     if found.is_empty() {
         return None;
@@ -570,9 +600,7 @@ fn port_open(spec: &SpawnSpec, _target: &Target) -> bool {
         .find(|(k, _)| k == "SPLITBRAIN_LISTEN")
         .map(|(_, v)| v.clone());
     addr.and_then(|a| a.parse::<SocketAddr>().ok())
-        .is_some_and(|a| {
-            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok()
-        })
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok())
 }
 
 /// A loopback port free right now for `transport`.
@@ -587,19 +615,13 @@ fn indent(s: &str) -> String {
     if s.trim().is_empty() {
         return "    (stderr is empty)".to_string();
     }
-    s.lines()
-        .map(|l| format!("    {l}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
 }
 
 fn watch_signals(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
     rt.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
             return;
         };
         loop {
@@ -655,24 +677,14 @@ pub fn compact_duration(d: Duration) -> String {
 }
 
 fn shell_word(s: &str) -> String {
-    if !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_./,=:+".contains(c))
-    {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,=:+".contains(c)) {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
-fn write_run_toml(
-    dir: &RunDir,
-    opts: &RunOptions,
-    target: &Target,
-    n: usize,
-    seed: u64,
-    replay: &str,
-) {
+fn write_run_toml(dir: &RunDir, opts: &RunOptions, target: &Target, n: usize, seed: u64, replay: &str) {
     let mut t = toml::map::Map::new();
     let s = |v: &str| toml::Value::String(v.to_string());
     t.insert(

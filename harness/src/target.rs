@@ -60,8 +60,59 @@ pub enum Observe {
     /// Node protocol lines on stdout.
     #[default]
     Stdout,
-    /// Polling (a later issue: HTTP or a command per node).
+    /// Polling each node (HTTP or a command): `[probe]`.
     Probe,
+}
+
+/// How peers' addresses are laid out in the proxy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProxyLayout {
+    /// One proxy address per directed link (what `{peers}` lists).
+    #[default]
+    PerLink,
+    /// One proxy address per node, shared by all peers (`{advertise}`,
+    /// `{cluster}`): for systems like etcd that tell every peer the same
+    /// address. Connections are attributed to the node that opened them.
+    SharedAdvertised,
+}
+
+/// `[probe]`: how to ask a node who leads (for systems that print nothing).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeSpec {
+    /// HTTP URL template (node placeholders), polled over a kept-open connection.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// HTTP method (`GET` or `POST`).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// HTTP body template (POST).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Or a command (argv template) whose stdout is the JSON answer.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// Poll interval (at least 10 ms).
+    #[serde(default = "default_probe_interval", deserialize_with = "duration")]
+    pub interval: Duration,
+    /// Per-request timeout (a paused node never answers).
+    #[serde(default = "default_probe_timeout", deserialize_with = "duration")]
+    pub timeout: Duration,
+    /// JSON pointer to the current term (number or numeric string).
+    pub term: String,
+    /// JSON pointer to the role; without it, a node leads when `leader == self_id`.
+    #[serde(default)]
+    pub role: Option<String>,
+    /// JSON pointer to the leader's id in the system's own terms.
+    #[serde(default)]
+    pub leader: Option<String>,
+    /// JSON pointer to the node's own id (learned, to map leader ids to node ids).
+    #[serde(default)]
+    pub self_id: Option<String>,
+    /// Role values to splitbrain roles, e.g. `StateLeader = "leader"`.
+    #[serde(default)]
+    pub roles: BTreeMap<String, String>,
 }
 
 /// When a node counts as started.
@@ -73,6 +124,8 @@ pub enum Readiness {
     Stdout,
     /// Its `{listen}` port accepts TCP connections.
     Port,
+    /// Its probe answers (targets observed by probe).
+    Probe,
     /// As soon as it is spawned.
     None,
 }
@@ -101,6 +154,9 @@ pub struct NodeSpec {
     /// Names of extra per-node ports to allocate (each usable as `{NAME}`).
     #[serde(default)]
     pub ports: Vec<String>,
+    /// How one entry of `{cluster}` is written; `{id}` and `{addr}` inside.
+    #[serde(default = "default_cluster_entry")]
+    pub cluster_entry: String,
 }
 
 /// `[timing]`: what the campaign scales fault intervals and gap bounds to.
@@ -108,10 +164,7 @@ pub struct NodeSpec {
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
     /// Expected election timeout range.
-    #[serde(
-        default = "default_election_timeout",
-        deserialize_with = "duration_pair"
-    )]
+    #[serde(default = "default_election_timeout", deserialize_with = "duration_pair")]
     pub election_timeout: [Duration; 2],
     /// Heartbeat interval, if the algorithm has one.
     #[serde(default, deserialize_with = "opt_duration")]
@@ -210,6 +263,12 @@ pub struct Target {
     /// Observation source.
     #[serde(default)]
     pub observe: Observe,
+    /// Proxy address layout.
+    #[serde(default)]
+    pub proxy: ProxyLayout,
+    /// How to probe a node (`observe = "probe"`).
+    #[serde(default)]
+    pub probe: Option<ProbeSpec>,
     /// How to start a node.
     pub node: NodeSpec,
     /// Timing.
@@ -302,21 +361,51 @@ impl Target {
         if lo.is_zero() || lo > hi {
             return Err(bad(
                 "election_timeout",
-                format!(
-                    "election_timeout must be [min, max] with 0 < min ≤ max, got [{lo:?}, {hi:?}]"
-                ),
+                format!("election_timeout must be [min, max] with 0 < min ≤ max, got [{lo:?}, {hi:?}]"),
             ));
         }
-        if t.observe == Observe::Probe {
+        match (&t.observe, &t.probe) {
+            (Observe::Probe, None) => {
+                return Err(bad(
+                    "observe",
+                    "observe = \"probe\" needs a [probe] table (url or command, term, role or leader)".into(),
+                ))
+            }
+            (_, Some(p)) => {
+                if p.url.is_some() == p.command.is_some() {
+                    return Err(bad("[probe]", "[probe] needs exactly one of url and command".into()));
+                }
+                if p.interval < Duration::from_millis(10) {
+                    return Err(bad("interval", "[probe] interval must be at least 10ms".into()));
+                }
+                if p.role.is_none() && (p.leader.is_none() || p.self_id.is_none()) {
+                    return Err(bad("[probe]", "[probe] needs role, or both leader and self_id".into()));
+                }
+                if !p.method.eq_ignore_ascii_case("GET") && !p.method.eq_ignore_ascii_case("POST") {
+                    return Err(bad(
+                        "method",
+                        format!("[probe] method must be GET or POST, not {}", p.method),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        if t.node.ready == Readiness::Probe && t.probe.is_none() {
+            return Err(bad("ready", "ready = \"probe\" needs a [probe] table".into()));
+        }
+        if t.proxy == ProxyLayout::SharedAdvertised && t.transport != Transport::Tcp {
             return Err(bad(
-                "observe",
-                "observe = \"probe\" is not supported by this build yet; use \"stdout\" (the node protocol)".into(),
+                "proxy",
+                "proxy = \"shared-advertised\" needs transport = \"tcp\"".into(),
             ));
         }
         let infra_names: Vec<String> = t.infrastructure.iter().map(|i| format!("infra.{}", i.name)).collect();
         for (i, spec) in t.infrastructure.iter().enumerate() {
             if spec.argv.is_empty() {
-                return Err(bad("argv", format!("[[infrastructure]] {} has an empty argv", spec.name)));
+                return Err(bad(
+                    "argv",
+                    format!("[[infrastructure]] {} has an empty argv", spec.name),
+                ));
             }
             if t.infrastructure[..i].iter().any(|o| o.name == spec.name) || t.node.ports.contains(&spec.name) {
                 return Err(bad("name", format!("infrastructure name {} is used twice", spec.name)));
@@ -329,7 +418,11 @@ impl Target {
                         message: format!(
                             "unknown placeholder {{{ph}}} in [[infrastructure]] {}; known: {}",
                             spec.name,
-                            INFRA_PLACEHOLDERS.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(" ")
+                            INFRA_PLACEHOLDERS
+                                .iter()
+                                .map(|k| format!("{{{k}}}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         ),
                     });
                 }
@@ -341,28 +434,26 @@ impl Target {
             .chain(t.node.ports.iter().map(String::as_str))
             .chain(infra_names.iter().map(String::as_str))
             .collect();
+        let probe_templates = t
+            .probe
+            .iter()
+            .flat_map(|p| p.url.iter().chain(p.body.iter()).chain(p.command.iter().flatten()));
         let templates = t
             .node
             .argv
             .iter()
             .chain(t.node.env.values())
-            .chain(t.node.cwd.iter());
+            .chain(t.node.cwd.iter())
+            .chain(probe_templates);
         for s in templates {
             for ph in placeholders(s) {
                 if !known.contains(&ph) {
                     return Err(TargetError::Invalid {
                         file: origin.to_string(),
-                        line: text
-                            .find(&format!("{{{ph}}}"))
-                            .map(|o| line_of(text, o))
-                            .unwrap_or(1),
+                        line: text.find(&format!("{{{ph}}}")).map(|o| line_of(text, o)).unwrap_or(1),
                         message: format!(
                             "unknown placeholder {{{ph}}}; known: {}",
-                            known
-                                .iter()
-                                .map(|k| format!("{{{k}}}"))
-                                .collect::<Vec<_>>()
-                                .join(" ")
+                            known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(" ")
                         ),
                     });
                 }
@@ -384,16 +475,13 @@ fn placeholder_at(s: &str, open: usize) -> Option<&str> {
     let name = &rest[..close];
     let mut chars = name.chars();
     let first = chars.next()?;
-    ((first.is_ascii_alphabetic() || first == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-    .then_some(name)
+    ((first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+        .then_some(name)
 }
 
 /// `{name}` placeholders in a template, in order.
 pub fn placeholders(s: &str) -> Vec<&str> {
-    s.match_indices('{')
-        .filter_map(|(i, _)| placeholder_at(s, i))
-        .collect()
+    s.match_indices('{').filter_map(|(i, _)| placeholder_at(s, i)).collect()
 }
 
 /// Replace every `{name}` in `template` using `vars`; unknown names and
@@ -433,6 +521,18 @@ fn key_line(text: &str, key: &str) -> usize {
         .unwrap_or(1)
 }
 
+fn default_method() -> String {
+    "GET".to_string()
+}
+fn default_probe_interval() -> Duration {
+    Duration::from_millis(20)
+}
+fn default_probe_timeout() -> Duration {
+    Duration::from_millis(500)
+}
+fn default_cluster_entry() -> String {
+    "{id}={addr}".to_string()
+}
 fn default_nodes() -> usize {
     3
 }
@@ -454,11 +554,8 @@ impl RawDuration {
     fn into_duration<E: serde::de::Error>(self) -> Result<Duration, E> {
         match self {
             RawDuration::Millis(ms) => Ok(Duration::from_millis(ms)),
-            RawDuration::Text(s) => humantime::parse_duration(&s).map_err(|e| {
-                E::custom(format!(
-                    "'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""
-                ))
-            }),
+            RawDuration::Text(s) => humantime::parse_duration(&s)
+                .map_err(|e| E::custom(format!("'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""))),
         }
     }
 }
@@ -504,9 +601,7 @@ mod tests {
     #[test]
     fn bad_toml_names_file_and_line() {
         let text = "name = \"x\"\n\n[node]\nargv = [\"a\"\nready = \"stdout\"\n";
-        let e = Target::parse(text, "mine.toml", "x")
-            .unwrap_err()
-            .to_string();
+        let e = Target::parse(text, "mine.toml", "x").unwrap_err().to_string();
         assert!(e.starts_with("mine.toml:"), "{e}");
         let line: usize = e.split(':').nth(1).unwrap().parse().unwrap();
         assert!((4..=5).contains(&line), "{e}");
@@ -514,15 +609,9 @@ mod tests {
 
     #[test]
     fn unknown_key_points_at_its_line() {
-        let text =
-            "name = \"x\"\n[node]\nargv = [\"a\"]\n[timing]\nelection_timout = [\"1s\", \"2s\"]\n";
-        let e = Target::parse(text, "mine.toml", "x")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("mine.toml:5:") && e.contains("election_timout"),
-            "{e}"
-        );
+        let text = "name = \"x\"\n[node]\nargv = [\"a\"]\n[timing]\nelection_timout = [\"1s\", \"2s\"]\n";
+        let e = Target::parse(text, "mine.toml", "x").unwrap_err().to_string();
+        assert!(e.starts_with("mine.toml:5:") && e.contains("election_timout"), "{e}");
     }
 
     #[test]
@@ -569,9 +658,6 @@ package = "redis-server"
         let json = r#"echo '{"type":"ready"}' {id}"#;
         assert_eq!(placeholders(json), vec!["id"]);
         assert_eq!(expand(json, &v), r#"echo '{"type":"ready"}' n1"#);
-        assert_eq!(
-            placeholders("${HOME} { } {1x} {infra.redis}"),
-            vec!["infra.redis"]
-        );
+        assert_eq!(placeholders("${HOME} { } {1x} {infra.redis}"), vec!["infra.redis"]);
     }
 }

@@ -2,7 +2,10 @@
 //! from any directory. Parsing lives with the controller (`harness::target`).
 
 /// `(name, TOML text)` of every built-in target.
-pub const BUILTIN_TARGETS: &[(&str, &str)] = &[("raft", include_str!("../targets/raft.toml"))];
+pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
+    ("raft", include_str!("../targets/raft.toml")),
+    ("etcd", include_str!("../targets/etcd.toml")),
+];
 
 /// The TOML of a built-in target by name.
 pub fn builtin(name: &str) -> Option<&'static str> {
