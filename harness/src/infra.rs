@@ -38,10 +38,16 @@ pub struct Infrastructure {
 impl Infrastructure {
     /// Start every service in `specs`, each on a fresh loopback port, and wait
     /// until each accepts TCP connections. Records `process start`/`ready`.
-    pub fn start(specs: &[InfraSpec], run_dir: &Path, rec: &Recorder) -> anyhow::Result<Infrastructure> {
+    pub fn start(
+        specs: &[InfraSpec],
+        run_dir: &Path,
+        rec: &Recorder,
+    ) -> anyhow::Result<Infrastructure> {
         let mut infra = Infrastructure::default();
         for spec in specs {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")?
+                .local_addr()?
+                .port();
             let addr: SocketAddr = ([127, 0, 0, 1], port).into();
             let dir = run_dir.join("infra").join(&spec.name);
             std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -64,12 +70,21 @@ impl Infrastructure {
                 capture_stdout: false,
             })
             .map_err(|e| match &spec.package {
-                Some(p) => anyhow!("infrastructure {}: {e} (it comes with the Debian package {p}: apt-get install {p})", spec.name),
+                Some(p) => anyhow!(
+                    "infrastructure {}: {e} (it comes with the Debian package {p}: apt-get install {p})",
+                    spec.name
+                ),
                 None => anyhow!("infrastructure {}: {e}", spec.name),
             })?;
             rec.record(process(&spec.name, ProcessEvent::Start, child.id()));
             let pid = child.id();
-            infra.services.push(InfraProcess { name: spec.name.clone(), addr, child, log: log.clone(), exited: false });
+            infra.services.push(InfraProcess {
+                name: spec.name.clone(),
+                addr,
+                child,
+                log: log.clone(),
+                exited: false,
+            });
             let deadline = Instant::now() + spec.ready_timeout;
             loop {
                 let svc = infra.services.last_mut().expect("just pushed");
@@ -115,7 +130,10 @@ impl Infrastructure {
                 out.push((
                     s.name.clone(),
                     s.child.id(),
-                    ExitStatus { code: st.code(), signal: st.signal() },
+                    ExitStatus {
+                        code: st.code(),
+                        signal: st.signal(),
+                    },
                     supervise::tail(&s.log, 20),
                 ));
             }

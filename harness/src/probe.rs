@@ -54,7 +54,9 @@ impl NodeProbe {
                 agent.get(url).call()
             };
             let mut resp = resp.map_err(|e| e.to_string())?;
-            resp.body_mut().read_to_string().map_err(|e| e.to_string())?
+            resp.body_mut()
+                .read_to_string()
+                .map_err(|e| e.to_string())?
         } else if let Some(cmd) = &self.command {
             let out = std::process::Command::new(&cmd[0])
                 .args(&cmd[1..])
@@ -68,7 +70,8 @@ impl NodeProbe {
         } else {
             return Err("probe has neither url nor command".into());
         };
-        serde_json::from_str(&text).map_err(|e| format!("answer is not JSON ({e}): {}", first_bytes(&text, 200)))
+        serde_json::from_str(&text)
+            .map_err(|e| format!("answer is not JSON ({e}): {}", first_bytes(&text, 200)))
     }
 
     /// Extract an observation from an answer, or say which field is missing
@@ -81,20 +84,30 @@ impl NodeProbe {
                 first_bytes(&answer.to_string(), 200)
             )
         };
-        let term_v = answer.pointer(&s.term).ok_or_else(|| missing("term", &s.term))?;
+        let term_v = answer
+            .pointer(&s.term)
+            .ok_or_else(|| missing("term", &s.term))?;
         let term = as_u64(term_v).ok_or_else(|| missing("integer term", &s.term))?;
         let leader_raw = match &s.leader {
             Some(p) => answer.pointer(p).and_then(as_id),
             None => None,
         };
         let self_raw = match &s.self_id {
-            Some(p) => Some(answer.pointer(p).and_then(as_id).ok_or_else(|| missing("self id", p))?),
+            Some(p) => Some(
+                answer
+                    .pointer(p)
+                    .and_then(as_id)
+                    .ok_or_else(|| missing("self id", p))?,
+            ),
             None => None,
         };
         let role = match &s.role {
             Some(p) => {
                 let raw = answer.pointer(p).ok_or_else(|| missing("role", p))?;
-                let raw = raw.as_str().map(str::to_string).unwrap_or_else(|| raw.to_string());
+                let raw = raw
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| raw.to_string());
                 map_role(s.roles.get(&raw).map(String::as_str).unwrap_or(&raw))
             }
             None => {
@@ -125,7 +138,8 @@ fn map_role(s: &str) -> Role {
 }
 
 fn as_u64(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 /// An id as a string; 0, "0" and "" mean "none" (etcd's `lead` when no leader is known).
@@ -262,7 +276,11 @@ fn poll(
             Err(error) => {
                 if !failing {
                     use std::io::Write;
-                    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+                    if let Ok(mut f) = std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(log)
+                    {
                         let _ = writeln!(f, "probe failed: {error}");
                     }
                     rec.record(Event::Probe(ProbeRecord {

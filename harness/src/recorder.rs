@@ -40,7 +40,10 @@ struct Inner {
 impl Recorder {
     /// Start recording into `writer`; `t = 0` is now.
     pub fn new(writer: HistoryWriter, nodes: &[String]) -> Recorder {
-        let nodes = nodes.iter().map(|n| (n.clone(), NodeView::default())).collect();
+        let nodes = nodes
+            .iter()
+            .map(|n| (n.clone(), NodeView::default()))
+            .collect();
         Recorder {
             inner: Arc::new(Mutex::new(Inner {
                 writer,
@@ -85,7 +88,11 @@ impl Recorder {
 
     /// The first write error, if any (the run then fails with 255).
     pub fn take_error(&self) -> Option<std::io::Error> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).error.take()
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .error
+            .take()
     }
 
     /// Flush to disk.

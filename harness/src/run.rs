@@ -142,7 +142,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             target.timing.election_timeout[1].as_millis() as u64,
         ],
         heartbeat_ms: target.timing.heartbeat.map(|d| d.as_millis() as u64),
-        gap_bound_ms: opts.gap_bound.unwrap_or_else(|| target.timing.gap_bound()).as_millis() as u64,
+        gap_bound_ms: opts
+            .gap_bound
+            .unwrap_or_else(|| target.timing.gap_bound())
+            .as_millis() as u64,
         persistent_term: target.promises.persistent_term,
         exclusive: target.promises.exclusive,
         liveness: target.promises.liveness,
@@ -156,11 +159,18 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             (None, Some(p)) if target.observe == Observe::Probe => p.interval.as_secs_f64() * 1e3,
             (None, _) => 5.0,
         },
-        infrastructure: target.infrastructure.iter().map(|i| i.name.clone()).collect(),
+        infrastructure: target
+            .infrastructure
+            .iter()
+            .map(|i| i.name.clone())
+            .collect(),
         crashes_expected: target.promises.crashes_expected,
         max_unnecessary_elections: target.promises.max_unnecessary_elections,
         time_limit_ms: opts.time_limit.as_millis() as u64,
-        recovery_ms: opts.recovery.unwrap_or_else(|| target.timing.recovery()).as_millis() as u64,
+        recovery_ms: opts
+            .recovery
+            .unwrap_or_else(|| target.timing.recovery())
+            .as_millis() as u64,
         replay: Some(replay.clone()),
         extra: serde_json::Map::new(),
     };
@@ -203,22 +213,27 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     };
 
     // Node launch specs from the argv template.
-    let exe =
-        std::env::current_exe().map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
+    let exe = std::env::current_exe()
+        .map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
     let mut slots = Vec::with_capacity(n);
     let mut probes: Vec<NodeProbe> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let data = dir.node_data(id);
-        std::fs::create_dir_all(&data).map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
+        std::fs::create_dir_all(&data)
+            .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
         // The address this node uses to reach `p`: per link, or p's shared one.
         let reach = |p: &String| -> SocketAddr {
             if p == id {
                 match target.proxy {
                     ProxyLayout::PerLink => listen[i],
-                    ProxyLayout::SharedAdvertised => proxy.advertised_addr(p).expect("advertised address"),
+                    ProxyLayout::SharedAdvertised => {
+                        proxy.advertised_addr(p).expect("advertised address")
+                    }
                 }
             } else {
-                proxy.peer_addr(id, p).expect("proxy address for every link")
+                proxy
+                    .peer_addr(id, p)
+                    .expect("proxy address for every link")
             }
         };
         let peers: Vec<String> = ids
@@ -258,14 +273,18 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             vars.insert(format!("infra.{}", svc.name), addr.to_string());
         }
         for name in &target.node.ports {
-            let p = free_port(Transport::Tcp).map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
+            let p = free_port(Transport::Tcp)
+                .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
             vars.insert(name.clone(), p.port().to_string());
         }
         if let Some(p) = &target.probe {
             probes.push(NodeProbe {
                 node: id.clone(),
                 url: p.url.as_ref().map(|u| expand(u, &vars)),
-                command: p.command.as_ref().map(|c| c.iter().map(|a| expand(a, &vars)).collect()),
+                command: p
+                    .command
+                    .as_ref()
+                    .map(|c| c.iter().map(|a| expand(a, &vars)).collect()),
                 body: p.body.as_ref().map(|b| expand(b, &vars)),
                 spec: p.clone(),
             });
@@ -283,7 +302,13 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             ("SPLITBRAIN_DATA_DIR".into(), vars["data_dir"].clone()),
             ("PYTHONUNBUFFERED".into(), "1".into()),
         ];
-        env.extend(target.node.env.iter().map(|(k, v)| (k.clone(), expand(v, &vars))));
+        env.extend(
+            target
+                .node
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), expand(v, &vars))),
+        );
         let cwd = target
             .node
             .cwd
@@ -309,7 +334,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let (tx, events) = mpsc::channel::<ClusterEvent>();
     let mut cluster = Cluster::new(slots, rec.clone(), tx);
     let mut known_ids = BTreeMap::new();
-    let started = start_all(&mut cluster, &events, &target, &probes, &proxy, &mut known_ids);
+    let started = start_all(
+        &mut cluster,
+        &events,
+        &target,
+        &probes,
+        &proxy,
+        &mut known_ids,
+    );
     let mut probers = None;
     let mut interrupted = false;
     let mut failure = None;
@@ -318,7 +350,12 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         Ok(()) => {
             if target.observe == Observe::Probe {
                 let logs = ids.iter().map(|id| dir.node_stderr(id)).collect();
-                probers = Some(Probers::start(probes.clone(), &rec, logs, known_ids.clone()));
+                probers = Some(Probers::start(
+                    probes.clone(),
+                    &rec,
+                    logs,
+                    known_ids.clone(),
+                ));
             }
             if let Some(b) = check_bypass(&cluster, &proxy) {
                 rec.record(Event::Warning(WarningRecord {
@@ -327,7 +364,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 }));
             }
             let timing = workloads::Timing {
-                election_timeout: (target.timing.election_timeout[0], target.timing.election_timeout[1]),
+                election_timeout: (
+                    target.timing.election_timeout[0],
+                    target.timing.election_timeout[1],
+                ),
                 heartbeat: target.timing.heartbeat,
                 nemesis_interval: opts.nemesis_interval,
                 fault_duration: opts.fault_duration,
@@ -390,7 +430,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     rt.block_on(proxy.shutdown());
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = rec.take_error() {
-        return Err(RunError::Failed(anyhow!("writing {}: {e}", dir.history().display())));
+        return Err(RunError::Failed(anyhow!(
+            "writing {}: {e}",
+            dir.history().display()
+        )));
     }
     if let Some(e) = failure {
         return Err(RunError::Failed(
@@ -427,7 +470,10 @@ fn start_all(
     proxy: &proxy::Proxy,
     known_ids: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
-    let agent = target.probe.as_ref().map(|p| crate::probe::agent(p.timeout));
+    let agent = target
+        .probe
+        .as_ref()
+        .map(|p| crate::probe::agent(p.timeout));
     let mut last_probe_error: Vec<Option<String>> = vec![None; cluster.nodes.len()];
     let n = cluster.nodes.len();
     let mut ready = vec![false; n];
@@ -580,7 +626,11 @@ fn drive(
 }
 
 fn check_bypass(cluster: &Cluster, proxy: &proxy::Proxy) -> Option<String> {
-    let owners: Vec<(String, i32)> = cluster.pids().into_iter().map(|(id, p)| (id, p as i32)).collect();
+    let owners: Vec<(String, i32)> = cluster
+        .pids()
+        .into_iter()
+        .map(|(id, p)| (id, p as i32))
+        .collect();
     let found = proxy::detect_bypass(&owners, &proxy.listening_ports());
     if found.is_empty() {
         return None;
@@ -600,7 +650,9 @@ fn port_open(spec: &SpawnSpec, _target: &Target) -> bool {
         .find(|(k, _)| k == "SPLITBRAIN_LISTEN")
         .map(|(_, v)| v.clone());
     addr.and_then(|a| a.parse::<SocketAddr>().ok())
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok())
+        .is_some_and(|a| {
+            std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok()
+        })
 }
 
 /// A loopback port free right now for `transport`.
@@ -615,13 +667,19 @@ fn indent(s: &str) -> String {
     if s.trim().is_empty() {
         return "    (stderr is empty)".to_string();
     }
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 fn watch_signals(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
     rt.spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         loop {
@@ -677,14 +735,24 @@ pub fn compact_duration(d: Duration) -> String {
 }
 
 fn shell_word(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./,=:+".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./,=:+".contains(c))
+    {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
-fn write_run_toml(dir: &RunDir, opts: &RunOptions, target: &Target, n: usize, seed: u64, replay: &str) {
+fn write_run_toml(
+    dir: &RunDir,
+    opts: &RunOptions,
+    target: &Target,
+    n: usize,
+    seed: u64,
+    replay: &str,
+) {
     let mut t = toml::map::Map::new();
     let s = |v: &str| toml::Value::String(v.to_string());
     t.insert(

@@ -164,7 +164,10 @@ pub struct NodeSpec {
 #[serde(deny_unknown_fields)]
 pub struct TimingSpec {
     /// Expected election timeout range.
-    #[serde(default = "default_election_timeout", deserialize_with = "duration_pair")]
+    #[serde(
+        default = "default_election_timeout",
+        deserialize_with = "duration_pair"
+    )]
     pub election_timeout: [Duration; 2],
     /// Heartbeat interval, if the algorithm has one.
     #[serde(default, deserialize_with = "opt_duration")]
@@ -361,25 +364,35 @@ impl Target {
         if lo.is_zero() || lo > hi {
             return Err(bad(
                 "election_timeout",
-                format!("election_timeout must be [min, max] with 0 < min ≤ max, got [{lo:?}, {hi:?}]"),
+                format!(
+                    "election_timeout must be [min, max] with 0 < min ≤ max, got [{lo:?}, {hi:?}]"
+                ),
             ));
         }
         match (&t.observe, &t.probe) {
-            (Observe::Probe, None) => {
-                return Err(bad(
-                    "observe",
-                    "observe = \"probe\" needs a [probe] table (url or command, term, role or leader)".into(),
-                ))
-            }
+            (Observe::Probe, None) => return Err(bad(
+                "observe",
+                "observe = \"probe\" needs a [probe] table (url or command, term, role or leader)"
+                    .into(),
+            )),
             (_, Some(p)) => {
                 if p.url.is_some() == p.command.is_some() {
-                    return Err(bad("[probe]", "[probe] needs exactly one of url and command".into()));
+                    return Err(bad(
+                        "[probe]",
+                        "[probe] needs exactly one of url and command".into(),
+                    ));
                 }
                 if p.interval < Duration::from_millis(10) {
-                    return Err(bad("interval", "[probe] interval must be at least 10ms".into()));
+                    return Err(bad(
+                        "interval",
+                        "[probe] interval must be at least 10ms".into(),
+                    ));
                 }
                 if p.role.is_none() && (p.leader.is_none() || p.self_id.is_none()) {
-                    return Err(bad("[probe]", "[probe] needs role, or both leader and self_id".into()));
+                    return Err(bad(
+                        "[probe]",
+                        "[probe] needs role, or both leader and self_id".into(),
+                    ));
                 }
                 if !p.method.eq_ignore_ascii_case("GET") && !p.method.eq_ignore_ascii_case("POST") {
                     return Err(bad(
@@ -391,7 +404,10 @@ impl Target {
             _ => {}
         }
         if t.node.ready == Readiness::Probe && t.probe.is_none() {
-            return Err(bad("ready", "ready = \"probe\" needs a [probe] table".into()));
+            return Err(bad(
+                "ready",
+                "ready = \"probe\" needs a [probe] table".into(),
+            ));
         }
         if t.proxy == ProxyLayout::SharedAdvertised && t.transport != Transport::Tcp {
             return Err(bad(
@@ -399,7 +415,11 @@ impl Target {
                 "proxy = \"shared-advertised\" needs transport = \"tcp\"".into(),
             ));
         }
-        let infra_names: Vec<String> = t.infrastructure.iter().map(|i| format!("infra.{}", i.name)).collect();
+        let infra_names: Vec<String> = t
+            .infrastructure
+            .iter()
+            .map(|i| format!("infra.{}", i.name))
+            .collect();
         for (i, spec) in t.infrastructure.iter().enumerate() {
             if spec.argv.is_empty() {
                 return Err(bad(
@@ -407,14 +427,27 @@ impl Target {
                     format!("[[infrastructure]] {} has an empty argv", spec.name),
                 ));
             }
-            if t.infrastructure[..i].iter().any(|o| o.name == spec.name) || t.node.ports.contains(&spec.name) {
-                return Err(bad("name", format!("infrastructure name {} is used twice", spec.name)));
+            if t.infrastructure[..i].iter().any(|o| o.name == spec.name)
+                || t.node.ports.contains(&spec.name)
+            {
+                return Err(bad(
+                    "name",
+                    format!("infrastructure name {} is used twice", spec.name),
+                ));
             }
-            for ph in spec.argv.iter().chain(spec.env.values()).flat_map(|a| placeholders(a)) {
+            for ph in spec
+                .argv
+                .iter()
+                .chain(spec.env.values())
+                .flat_map(|a| placeholders(a))
+            {
                 if !INFRA_PLACEHOLDERS.contains(&ph) {
                     return Err(TargetError::Invalid {
                         file: origin.to_string(),
-                        line: text.find(&format!("{{{ph}}}")).map(|o| line_of(text, o)).unwrap_or(1),
+                        line: text
+                            .find(&format!("{{{ph}}}"))
+                            .map(|o| line_of(text, o))
+                            .unwrap_or(1),
                         message: format!(
                             "unknown placeholder {{{ph}}} in [[infrastructure]] {}; known: {}",
                             spec.name,
@@ -434,10 +467,12 @@ impl Target {
             .chain(t.node.ports.iter().map(String::as_str))
             .chain(infra_names.iter().map(String::as_str))
             .collect();
-        let probe_templates = t
-            .probe
-            .iter()
-            .flat_map(|p| p.url.iter().chain(p.body.iter()).chain(p.command.iter().flatten()));
+        let probe_templates = t.probe.iter().flat_map(|p| {
+            p.url
+                .iter()
+                .chain(p.body.iter())
+                .chain(p.command.iter().flatten())
+        });
         let templates = t
             .node
             .argv
@@ -450,10 +485,17 @@ impl Target {
                 if !known.contains(&ph) {
                     return Err(TargetError::Invalid {
                         file: origin.to_string(),
-                        line: text.find(&format!("{{{ph}}}")).map(|o| line_of(text, o)).unwrap_or(1),
+                        line: text
+                            .find(&format!("{{{ph}}}"))
+                            .map(|o| line_of(text, o))
+                            .unwrap_or(1),
                         message: format!(
                             "unknown placeholder {{{ph}}}; known: {}",
-                            known.iter().map(|k| format!("{{{k}}}")).collect::<Vec<_>>().join(" ")
+                            known
+                                .iter()
+                                .map(|k| format!("{{{k}}}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
                         ),
                     });
                 }
@@ -475,13 +517,16 @@ fn placeholder_at(s: &str, open: usize) -> Option<&str> {
     let name = &rest[..close];
     let mut chars = name.chars();
     let first = chars.next()?;
-    ((first.is_ascii_alphabetic() || first == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .then_some(name)
+    ((first.is_ascii_alphabetic() || first == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.'))
+    .then_some(name)
 }
 
 /// `{name}` placeholders in a template, in order.
 pub fn placeholders(s: &str) -> Vec<&str> {
-    s.match_indices('{').filter_map(|(i, _)| placeholder_at(s, i)).collect()
+    s.match_indices('{')
+        .filter_map(|(i, _)| placeholder_at(s, i))
+        .collect()
 }
 
 /// Replace every `{name}` in `template` using `vars`; unknown names and
@@ -554,8 +599,11 @@ impl RawDuration {
     fn into_duration<E: serde::de::Error>(self) -> Result<Duration, E> {
         match self {
             RawDuration::Millis(ms) => Ok(Duration::from_millis(ms)),
-            RawDuration::Text(s) => humantime::parse_duration(&s)
-                .map_err(|e| E::custom(format!("'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""))),
+            RawDuration::Text(s) => humantime::parse_duration(&s).map_err(|e| {
+                E::custom(format!(
+                    "'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""
+                ))
+            }),
         }
     }
 }
@@ -601,7 +649,9 @@ mod tests {
     #[test]
     fn bad_toml_names_file_and_line() {
         let text = "name = \"x\"\n\n[node]\nargv = [\"a\"\nready = \"stdout\"\n";
-        let e = Target::parse(text, "mine.toml", "x").unwrap_err().to_string();
+        let e = Target::parse(text, "mine.toml", "x")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("mine.toml:"), "{e}");
         let line: usize = e.split(':').nth(1).unwrap().parse().unwrap();
         assert!((4..=5).contains(&line), "{e}");
@@ -609,9 +659,15 @@ mod tests {
 
     #[test]
     fn unknown_key_points_at_its_line() {
-        let text = "name = \"x\"\n[node]\nargv = [\"a\"]\n[timing]\nelection_timout = [\"1s\", \"2s\"]\n";
-        let e = Target::parse(text, "mine.toml", "x").unwrap_err().to_string();
-        assert!(e.starts_with("mine.toml:5:") && e.contains("election_timout"), "{e}");
+        let text =
+            "name = \"x\"\n[node]\nargv = [\"a\"]\n[timing]\nelection_timout = [\"1s\", \"2s\"]\n";
+        let e = Target::parse(text, "mine.toml", "x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("mine.toml:5:") && e.contains("election_timout"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -638,7 +694,10 @@ package = "redis-server"
         assert!(e.contains("{infra.etcd}"), "{e}");
         let bad = text.replace("{dir}", "{data_dir}");
         let e = Target::parse(&bad, "t.toml", "t").unwrap_err().to_string();
-        assert!(e.contains("t.toml:6:") && e.contains("[[infrastructure]] redis"), "{e}");
+        assert!(
+            e.contains("t.toml:6:") && e.contains("[[infrastructure]] redis"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -658,6 +717,9 @@ package = "redis-server"
         let json = r#"echo '{"type":"ready"}' {id}"#;
         assert_eq!(placeholders(json), vec!["id"]);
         assert_eq!(expand(json, &v), r#"echo '{"type":"ready"}' n1"#);
-        assert_eq!(placeholders("${HOME} { } {1x} {infra.redis}"), vec!["infra.redis"]);
+        assert_eq!(
+            placeholders("${HOME} { } {1x} {infra.redis}"),
+            vec!["infra.redis"]
+        );
     }
 }
