@@ -1,5 +1,7 @@
-//! The run store and the reports (terminal tables, JSON, Markdown, JUnit, HTML).
+//! The run store, the campaign store, and the reports (terminal tables, JSON,
+//! Markdown, JUnit, HTML).
 
+pub mod campaign;
 pub mod report;
 pub mod store;
 pub mod writer;

@@ -12,6 +12,7 @@
 //! - [`html`]: one self-contained page with a timeline of the run.
 //! - [`details`]: defensive readers of the checkers' free-form `details`.
 
+pub mod campaign;
 pub mod details;
 pub mod html;
 pub mod json;
