@@ -161,16 +161,17 @@ impl Schedule {
         let mut at = round_ms(settle + draw_interval(&mut rng) / 2);
         loop {
             let family = *random::choose(&mut rng, &families);
-            let duration = match timing.fault_duration {
+            // Unrounded, so that derived counts (flap cycles) scale exactly.
+            let raw_duration = match timing.fault_duration {
                 Some(fixed) => fixed,
-                None => round_ms(max_timeout.mul_f64(random::between(
+                None => max_timeout.mul_f64(random::between(
                     &mut rng,
                     DURATION_TIMEOUTS.0,
                     DURATION_TIMEOUTS.1,
-                ))),
+                )),
             };
-            let op = fault_op(family, duration, timing, &mut rng);
-            let undo_at = at + op.planned_duration().unwrap_or(duration);
+            let op = fault_op(family, raw_duration, timing, &mut rng);
+            let undo_at = at + op.planned_duration().unwrap_or(round_ms(raw_duration));
             if undo_at + settle > time_limit {
                 break;
             }
@@ -197,7 +198,7 @@ impl Schedule {
     }
 }
 
-/// Draw one fault of `family` lasting `duration`.
+/// Draw one fault of `family` lasting about `duration` (unrounded).
 fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCha8Rng) -> Op {
     let (min_timeout, _) = timing.timeouts();
     let coin = |rng: &mut ChaCha8Rng| random::index(rng, 2) == 0;
@@ -223,11 +224,11 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
     match family {
         Preset::Kill => Op::Kill {
             target: random::choose(rng, &PROCESS_AIMS).clone(),
-            restart_after: duration,
+            restart_after: round_ms(duration),
         },
         Preset::Pause => Op::Pause {
             target: random::choose(rng, &PROCESS_AIMS).clone(),
-            duration,
+            duration: round_ms(duration),
         },
         Preset::Partition => {
             if coin(rng) {
@@ -280,15 +281,17 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
         }
         Preset::Flapping => {
             let target = node_aim(rng);
-            let mut period = round_ms(min_timeout.mul_f64(random::between(rng, 0.5, 1.5)));
+            let mut period = min_timeout.mul_f64(random::between(rng, 0.5, 1.5));
             if let Some(heartbeat) = timing.heartbeat {
                 period = period.max(heartbeat * 2);
             }
+            // As many on/off cycles as fit in the fault's duration (at least
+            // two), counted before rounding so the count scales exactly.
             let cycles = duration.as_secs_f64() / (2.0 * period.as_secs_f64());
             let count = (cycles.floor() as u32).max(2);
             Op::Flap {
                 target,
-                period,
+                period: round_ms(period),
                 count,
             }
         }
