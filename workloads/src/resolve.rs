@@ -365,7 +365,7 @@ pub fn resolve<R: Rng + ?Sized>(
                 ..LinkFault::default()
             };
             let degraded = degrade(*links, fault, view, rng);
-            resolved.nodes = nodes_touched(&degraded);
+            resolved.nodes = nodes_touched(&degraded, view);
             resolved.effect = Effect::Network(NetState {
                 cut: LinkSet::new(),
                 degraded,
@@ -378,7 +378,7 @@ pub fn resolve<R: Rng + ?Sized>(
                 ..LinkFault::default()
             };
             let degraded = degrade(LinkScope::All, fault, view, rng);
-            resolved.nodes = nodes_touched(&degraded);
+            resolved.nodes = nodes_touched(&degraded, view);
             resolved.effect = Effect::Network(NetState {
                 cut: LinkSet::new(),
                 degraded,
@@ -543,8 +543,13 @@ fn degrade<R: Rng + ?Sized>(
     chosen.into_iter().map(|link| (link, fault)).collect()
 }
 
-/// The cluster nodes at either end of some degraded link.
-fn nodes_touched(degraded: &BTreeMap<Link, LinkFault>) -> Vec<String> {
+/// The cluster nodes (not infrastructure) at either end of some degraded
+/// link, in index order.
+fn nodes_touched(degraded: &BTreeMap<Link, LinkFault>, view: &ClusterView) -> Vec<String> {
     let touched: BTreeSet<&String> = degraded.keys().flat_map(|(from, to)| [from, to]).collect();
-    touched.into_iter().cloned().collect()
+    view.nodes
+        .iter()
+        .filter(|node| touched.contains(node))
+        .cloned()
+        .collect()
 }
