@@ -54,6 +54,12 @@ impl RunDir {
     /// the same millisecond) and point `store/latest` at it.
     pub fn create(store: &Path, target: &str) -> Result<RunDir, StoreError> {
         check_writable(store)?;
+        // Absolute: nodes run with their data dir as working directory, so a
+        // relative {data_dir} would point nowhere.
+        let store = &std::fs::canonicalize(store).map_err(|source| StoreError::NotWritable {
+            path: store.to_path_buf(),
+            source,
+        })?;
         let stamp = utc_stamp();
         let parent = store.join(sanitize(target));
         let mut dir = parent.join(&stamp);
@@ -207,6 +213,10 @@ mod tests {
         let a = RunDir::create(tmp.path(), "raft").unwrap();
         let b = RunDir::create(tmp.path(), "raft").unwrap();
         assert_ne!(a.path(), b.path());
+        assert!(
+            a.path().is_absolute(),
+            "nodes get absolute paths whatever their cwd"
+        );
         assert!(a.path().join("nodes").is_dir());
         let latest = std::fs::canonicalize(tmp.path().join("latest")).unwrap();
         assert_eq!(latest, std::fs::canonicalize(b.path()).unwrap());
