@@ -2,6 +2,7 @@
 
 use std::io::BufRead;
 
+use crate::fast::{parse_line, Purpose};
 use crate::history::Record;
 
 /// Why a history could not be read.
@@ -25,8 +26,8 @@ pub enum ReadError {
 pub struct HistoryReader<R> {
     input: R,
     line_no: u64,
-    buf: String,
-    pending: Option<(u64, String)>,
+    buf: Vec<u8>,
+    pending: Option<(u64, Vec<u8>)>,
     warnings: Vec<String>,
     done: bool,
 }
@@ -34,7 +35,14 @@ pub struct HistoryReader<R> {
 impl<R: BufRead> HistoryReader<R> {
     /// Wrap a buffered reader.
     pub fn new(input: R) -> Self {
-        Self { input, line_no: 0, buf: String::new(), pending: None, warnings: Vec::new(), done: false }
+        Self {
+            input,
+            line_no: 0,
+            buf: Vec::new(),
+            pending: None,
+            warnings: Vec::new(),
+            done: false,
+        }
     }
 
     /// Problems skipped so far (a torn last line).
@@ -42,16 +50,16 @@ impl<R: BufRead> HistoryReader<R> {
         &self.warnings
     }
 
-    fn next_line(&mut self) -> std::io::Result<Option<(u64, String)>> {
+    fn next_line(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
         loop {
             self.buf.clear();
-            if self.input.read_line(&mut self.buf)? == 0 {
+            if self.input.read_until(b'\n', &mut self.buf)? == 0 {
                 return Ok(None);
             }
             self.line_no += 1;
-            let l = self.buf.trim();
+            let l = self.buf.trim_ascii();
             if !l.is_empty() {
-                return Ok(Some((self.line_no, l.to_string())));
+                return Ok(Some((self.line_no, l.to_vec())));
             }
         }
     }
@@ -78,7 +86,8 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
                 }
             },
         };
-        match serde_json::from_str::<Record>(&text) {
+        // The fast parser accepts exactly what `serde_json::from_slice::<Record>` does.
+        match parse_line(&text, Purpose::Records).map(|p| p.into_record()) {
             Ok(r) => Some(Ok(r)),
             Err(source) => {
                 // Only the last line may be torn: look ahead.
@@ -92,7 +101,10 @@ impl<R: BufRead> Iterator for HistoryReader<R> {
                     }
                     Ok(Some(_)) => {
                         self.done = true;
-                        Some(Err(ReadError::Malformed { line: line_no, source }))
+                        Some(Err(ReadError::Malformed {
+                            line: line_no,
+                            source,
+                        }))
                     }
                     Err(e) => {
                         self.done = true;
