@@ -159,8 +159,16 @@ impl Schedule {
 
         // Let the cluster elect a first leader before the first fault.
         let mut at = round_ms(settle + draw_interval(&mut rng) / 2);
+        // Families are dealt from a shuffled deck, reshuffled when empty: a
+        // run long enough for N faults of N families injects every one, and
+        // a short run still gets a seeded, varied mix.
+        let mut deck: Vec<Preset> = Vec::new();
         loop {
-            let family = *random::choose(&mut rng, &families);
+            if deck.is_empty() {
+                deck = families.clone();
+                random::shuffle(&mut rng, &mut deck);
+            }
+            let family = deck.pop().expect("refilled above");
             // Unrounded, so that derived counts (flap cycles) scale exactly.
             let raw_duration = match timing.fault_duration {
                 Some(fixed) => fixed,
@@ -230,28 +238,21 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
             target: random::choose(rng, &PROCESS_AIMS).clone(),
             duration: round_ms(duration),
         },
-        Preset::Partition => {
-            if coin(rng) {
-                Op::Isolate {
-                    target: NodeAim::Random,
-                }
+        // One kind per family, so a deal of every family injects every kind.
+        Preset::Partition => Op::Partition {
+            leader: if coin(rng) {
+                LeaderSide::Any
             } else {
-                Op::Partition {
-                    leader: LeaderSide::Any,
-                }
-            }
-        }
-        Preset::PartitionLeader => {
-            if coin(rng) {
-                Op::Isolate {
-                    target: NodeAim::Leader,
-                }
+                LeaderSide::Minority
+            },
+        },
+        Preset::PartitionLeader => Op::Isolate {
+            target: if coin(rng) {
+                NodeAim::Leader
             } else {
-                Op::Partition {
-                    leader: LeaderSide::Minority,
-                }
-            }
-        }
+                NodeAim::Random
+            },
+        },
         Preset::Bridge => Op::Bridge { via: node_aim(rng) },
         Preset::Ring => Op::Ring,
         Preset::OneWay => {

@@ -352,6 +352,31 @@ fn display_is_one_line_per_entry() {
 /// and every build, or replay commands stop reproducing runs. If you change
 /// the generator on purpose, update this and say so in the changelog.
 #[test]
+fn mixed_deals_every_family_before_repeating_one() {
+    for seed in 0..20 {
+        let schedule = Schedule::generate(
+            seed,
+            &[Preset::Mixed],
+            &raft_timing(),
+            Duration::from_secs(120),
+        );
+        let families = Preset::Mixed.families().len();
+        let kinds: Vec<&str> = schedule.faults().map(|e| e.op.kind()).collect();
+        assert!(
+            kinds.len() >= families,
+            "seed {seed}: {} faults",
+            kinds.len()
+        );
+        let first: std::collections::BTreeSet<&str> = kinds[..families].iter().copied().collect();
+        let all: std::collections::BTreeSet<&str> = kinds.iter().copied().collect();
+        assert_eq!(
+            first, all,
+            "seed {seed}: every kind appears among the first {families} faults"
+        );
+    }
+}
+
+#[test]
 fn seed_42_mixed_is_pinned() {
     let schedule = Schedule::generate(
         42,
@@ -360,20 +385,22 @@ fn seed_42_mixed_is_pinned() {
         Duration::from_secs(30),
     );
     let expected = "
-     2.816s  pause random for 2s 522ms
-     5.338s  resume paused nodes
-     6.764s  one-way: leader receives but cannot send
-     8.325s  heal
-    10.897s  partition majority/minority
-    12.861s  heal
-    14.918s  lossy 27% on all links
-    16.194s  heal
-    17.734s  bridge via leader
-    18.794s  heal
-    20.807s  one-way: leader sends but cannot receive
-    22.486s  heal
-    23.915s  lossy 30% on random links
-    26.226s  heal
+    2.816s  pause leader for 2s 633ms
+    5.449s  resume paused nodes
+    6.349s  slow links +44ms ±19ms
+    9.143s  heal
+    10.279s  one-way: random sends but cannot receive
+    11.555s  heal
+    13.095s  partition majority/minority
+    14.560s  heal
+    15.820s  bridge via random
+    17.393s  heal
+    18.385s  flap isolation of leader every 126ms ×3
+    19.141s  heal
+    21.922s  majorities ring
+    24.285s  heal
+    25.399s  kill leader (restart after 2s 713ms)
+    28.112s  restart killed nodes
 ";
     let text = schedule.to_string();
     let actual: Vec<&str> = text.lines().map(str::trim).collect();
