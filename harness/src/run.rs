@@ -105,6 +105,12 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         )));
     }
     let presets = workloads::parse_presets(&opts.nemesis).map_err(config)?;
+    if opts.seed.is_some_and(|s| s > i64::MAX as u64) {
+        return Err(config(anyhow!(
+            "--seed must be at most {} (run.toml stores it as a TOML integer)",
+            i64::MAX
+        )));
+    }
     // Random seeds are kept short so replay commands stay readable.
     let seed = opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     results::store::check_writable(&opts.store).map_err(config)?;
@@ -127,7 +133,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
 
     // Ports first; every peer address a node is given will be a proxy address.
     let listen: Vec<SocketAddr> = (0..n)
-        .map(|_| free_port(target.transport))
+        .map(|_| crate::ports::free_port())
         .collect::<std::io::Result<_>>()
         .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
     let replay = replay_command(opts, &target, n, seed);
@@ -273,7 +279,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             vars.insert(format!("infra.{}", svc.name), addr.to_string());
         }
         for name in &target.node.ports {
-            let p = free_port(Transport::Tcp)
+            let p = crate::ports::free_port()
                 .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
             vars.insert(name.clone(), p.port().to_string());
         }
@@ -653,14 +659,6 @@ fn port_open(spec: &SpawnSpec, _target: &Target) -> bool {
         .is_some_and(|a| {
             std::net::TcpStream::connect_timeout(&a, Duration::from_millis(50)).is_ok()
         })
-}
-
-/// A loopback port free right now for `transport`.
-fn free_port(transport: Transport) -> std::io::Result<SocketAddr> {
-    match transport {
-        Transport::Udp => std::net::UdpSocket::bind("127.0.0.1:0")?.local_addr(),
-        Transport::Tcp => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr(),
-    }
 }
 
 fn indent(s: &str) -> String {

@@ -198,3 +198,42 @@ fn the_same_seed_gives_the_same_operations() {
     assert!(a.len() >= 3, "{a:?}");
     assert_eq!(a, b, "same seed, same sequence of operations");
 }
+
+#[test]
+fn twenty_five_nodes_and_six_hundred_links_work() {
+    let store = tempfile::tempdir().unwrap();
+    let out = run_in(
+        store.path(),
+        &[
+            "--nodes",
+            "25",
+            "--seed",
+            "9",
+            "--time-limit",
+            "4s",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+            "--fault-duration",
+            "1s",
+            "--recovery",
+            "2s",
+        ],
+    );
+    let records = history(&latest(store.path()));
+    let starts = records
+        .iter()
+        .filter(|r| matches!(&r.event, Event::Process(p) if p.event == checkers::history::ProcessEvent::Start))
+        .count();
+    assert!(starts >= 25, "{starts} starts");
+    let cut = records.iter().find_map(|r| match &r.event {
+        Event::Net(n) if !n.cut.is_empty() => Some(n.cut.len()),
+        _ => None,
+    });
+    assert!(
+        cut.unwrap_or(0) >= 2 * 12 * 13,
+        "a 13/12 split cuts 312 directed links: {cut:?}"
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
