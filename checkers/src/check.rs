@@ -281,6 +281,27 @@ impl OverlapTally {
     }
 }
 
+/// An exit the nemesis did not cause.
+#[derive(Debug, Clone)]
+struct Crash {
+    seq: u64,
+    t: Nanos,
+    node: u32,
+    status: Option<ExitStatus>,
+    stderr_tail: Option<String>,
+}
+
+/// A new leader while the previous effective leader stayed live in a healthy quorum.
+#[derive(Debug, Clone, Copy)]
+struct UnnecessaryElection {
+    term: u64,
+    leader: usize,
+    forced_by: usize,
+    previous: usize,
+    seq: u64,
+    t: Nanos,
+}
+
 /// State once the header is known.
 struct Run {
     header: RunHeader,
@@ -323,7 +344,7 @@ struct Run {
     vu_stale: u64,
     vu_evidence: Vec<Evidence>,
     // crashes
-    crashes: Vec<(u64, Nanos, u32, Option<ExitStatus>, Option<String>)>,
+    crashes: Vec<Crash>,
     crash_count: u64,
     // liveness
     belief_set: NodeSet,
@@ -341,7 +362,7 @@ struct Run {
     prev_disrupted: bool,
     disruptor: Option<(usize, u64, u64)>,
     leader_changes: u64,
-    unnecessary: Vec<(u64, usize, usize, usize, u64, Nanos)>,
+    unnecessary: Vec<UnnecessaryElection>,
     unnecessary_count: u64,
     // overlap
     live_overlap: OverlapTally,
@@ -719,13 +740,13 @@ impl Run {
                     Some(i) => i as u32,
                     None => self.intern(node).map_or(u32::MAX, |i| i as u32),
                 };
-                self.crashes.push((
+                self.crashes.push(Crash {
                     seq,
                     t,
-                    who,
-                    status.cloned(),
-                    stderr_tail.map(str::to_string),
-                ));
+                    node: who,
+                    status: status.cloned(),
+                    stderr_tail: stderr_tail.map(str::to_string),
+                });
             }
         }
         let Some(i) = idx else { return };
@@ -1248,14 +1269,14 @@ impl Run {
                             if self.unnecessary.len() < MAX_LISTED {
                                 let forced_by = self.disruptor.map_or(e, |d| d.0);
                                 let forced_seq = self.disruptor.map_or(claim_seq, |d| d.2);
-                                self.unnecessary.push((
+                                self.unnecessary.push(UnnecessaryElection {
                                     term,
-                                    e,
+                                    leader: e,
                                     forced_by,
-                                    p,
-                                    claim_seq.min(forced_seq),
+                                    previous: p,
+                                    seq: claim_seq.min(forced_seq),
                                     t,
-                                ));
+                                });
                             }
                         }
                     }
@@ -1567,7 +1588,14 @@ impl Run {
         };
         let mut evidence = vec![];
         let mut list = vec![];
-        for (seq, t, who, status, tail) in &self.crashes {
+        for Crash {
+            seq,
+            t,
+            node: who,
+            status,
+            stderr_tail: tail,
+        } in &self.crashes
+        {
             let name = self.node_name(*who as usize);
             let how = match status {
                 Some(ExitStatus { code: Some(c), .. }) => format!("exit code {c}"),
@@ -1676,7 +1704,15 @@ impl Run {
         let violated = max.is_some_and(|m| self.unnecessary_count > m);
         let mut evidence = vec![];
         let mut list = vec![];
-        for &(term, leader, forced_by, prev, seq, t) in &self.unnecessary {
+        for &UnnecessaryElection {
+            term,
+            leader,
+            forced_by,
+            previous: prev,
+            seq,
+            t,
+        } in &self.unnecessary
+        {
             let (l, f, p) = (
                 self.node_name(leader),
                 self.node_name(forced_by),

@@ -327,10 +327,10 @@ mod tests {
         assert!(has_clique(&adj, (1u128 << n) - 1, 26));
         // Complete multipartite graph with 25 parts: max clique 25 < 26.
         let mut adj = complete(n);
-        for i in 0..n {
+        for (i, row) in adj.iter_mut().enumerate() {
             for j in 0..n {
                 if i != j && i % 25 == j % 25 {
-                    adj[i] &= !(1u128 << j);
+                    *row &= !(1u128 << j);
                 }
             }
         }
