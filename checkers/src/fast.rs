@@ -387,10 +387,238 @@ impl<'a> Parsed<'a> {
 /// Parse one line of a history, fast when possible; the error is the one the
 /// `Record` deserializer gives, so messages do not depend on the fast path.
 pub(crate) fn parse_line(bytes: &[u8], purpose: Purpose) -> Result<Parsed<'_>, serde_json::Error> {
+    if let Some(flat) = scan::scan(bytes) {
+        if flat.complete(purpose) {
+            return Ok(Parsed::Fast(flat));
+        }
+    }
     if let Ok(flat) = serde_json::from_slice::<FlatLine<'_>>(bytes) {
         if flat.complete(purpose) {
             return Ok(Parsed::Fast(flat));
         }
     }
     serde_json::from_slice::<Record>(bytes).map(Parsed::Slow)
+}
+
+/// A hand-written scanner for the plainest lines: one flat object, strings
+/// without escapes, unsigned integers, booleans, null, and `[u64, u64]`.
+/// It gives up (`None`) on anything else, and the serde paths decide; so
+/// whatever it accepts, `serde_json` reads the same way.
+mod scan {
+    use super::{BStr, EventField, FlatLine};
+    use crate::history::{Role, Source};
+    use std::borrow::Cow;
+
+    struct Cursor<'a> {
+        b: &'a [u8],
+        i: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        #[inline]
+        fn ws(&mut self) {
+            while let Some(c) = self.b.get(self.i) {
+                if matches!(c, b' ' | b'\t' | b'\n' | b'\r') {
+                    self.i += 1;
+                } else {
+                    break;
+                }
+            }
+        }
+        #[inline]
+        fn peek(&self) -> Option<u8> {
+            self.b.get(self.i).copied()
+        }
+        #[inline]
+        fn eat(&mut self, c: u8) -> Option<()> {
+            self.ws();
+            if self.peek()? == c {
+                self.i += 1;
+                Some(())
+            } else {
+                None
+            }
+        }
+        /// A string with no escapes and no control characters.
+        #[inline]
+        fn str(&mut self) -> Option<&'a str> {
+            self.ws();
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let start = self.i + 1;
+            let rest = &self.b[start..];
+            let len = rest
+                .iter()
+                .position(|&c| c == b'"' || c == b'\\' || c < 0x20)?;
+            if rest[len] != b'"' {
+                return None;
+            }
+            self.i = start + len + 1;
+            std::str::from_utf8(&rest[..len]).ok()
+        }
+        #[inline]
+        fn u64(&mut self) -> Option<u64> {
+            self.ws();
+            let start = self.i;
+            let mut v: u64 = 0;
+            while let Some(c @ b'0'..=b'9') = self.peek() {
+                v = v.checked_mul(10)?.checked_add((c - b'0') as u64)?;
+                self.i += 1;
+            }
+            let n = self.i - start;
+            if n == 0 || (n > 1 && self.b[start] == b'0') {
+                return None;
+            }
+            // A fraction or exponent: not an integer, let serde decide.
+            if matches!(self.peek(), Some(b'.' | b'e' | b'E')) {
+                return None;
+            }
+            Some(v)
+        }
+        #[inline]
+        fn lit(&mut self, word: &[u8]) -> bool {
+            self.ws();
+            if self.b[self.i..].starts_with(word) {
+                self.i += word.len();
+                true
+            } else {
+                false
+            }
+        }
+        #[inline]
+        fn null(&mut self) -> bool {
+            self.lit(b"null")
+        }
+        fn bool(&mut self) -> Option<Option<bool>> {
+            if self.lit(b"true") {
+                Some(Some(true))
+            } else if self.lit(b"false") {
+                Some(Some(false))
+            } else if self.null() {
+                Some(None)
+            } else {
+                None
+            }
+        }
+        fn opt_u64(&mut self) -> Option<Option<u64>> {
+            if self.null() {
+                Some(None)
+            } else {
+                self.u64().map(Some)
+            }
+        }
+        fn opt_str(&mut self) -> Option<Option<BStr<'a>>> {
+            if self.null() {
+                Some(None)
+            } else {
+                self.str().map(|s| Some(BStr(Cow::Borrowed(s))))
+            }
+        }
+        fn pair(&mut self) -> Option<Option<[u64; 2]>> {
+            if self.null() {
+                return Some(None);
+            }
+            self.eat(b'[')?;
+            let a = self.u64()?;
+            self.eat(b',')?;
+            let b = self.u64()?;
+            self.eat(b']')?;
+            Some(Some([a, b]))
+        }
+    }
+
+    fn set<T>(slot: &mut Option<T>, seen: &mut u32, bit: u32, v: Option<T>) -> Option<()> {
+        if *seen & bit != 0 {
+            return None; // duplicate key: let serde decide
+        }
+        *seen |= bit;
+        *slot = v;
+        Some(())
+    }
+
+    /// Scan one line; `None` means "not plain enough, ask serde".
+    pub(super) fn scan(b: &[u8]) -> Option<FlatLine<'_>> {
+        let mut c = Cursor { b, i: 0 };
+        let mut f = FlatLine::default();
+        let mut seen = 0u32;
+        c.eat(b'{')?;
+        c.ws();
+        if c.peek()? == b'}' {
+            return None;
+        }
+        loop {
+            let key = c.str()?;
+            c.eat(b':')?;
+            let s = &mut seen;
+            match key {
+                "seq" => set(&mut f.seq, s, 1, c.opt_u64()?)?,
+                "t" => set(&mut f.t, s, 1 << 1, c.opt_u64()?)?,
+                "type" => set(&mut f.ty, s, 1 << 2, c.opt_str()?)?,
+                "node" => set(&mut f.node, s, 1 << 3, c.opt_str()?)?,
+                "event" => {
+                    let v = c.opt_str()?.map(EventField::Str);
+                    set(&mut f.event, s, 1 << 4, v)?
+                }
+                "pid" => {
+                    let v = match c.opt_u64()? {
+                        Some(p) => Some(u32::try_from(p).ok()?),
+                        None => None,
+                    };
+                    set(&mut f.pid, s, 1 << 5, v)?
+                }
+                "expected" => set(&mut f.expected, s, 1 << 6, c.bool()?)?,
+                "stderr_tail" => set(&mut f.stderr_tail, s, 1 << 7, c.opt_str()?)?,
+                "role" => {
+                    let v = match c.opt_str()? {
+                        None => None,
+                        Some(r) => Some(match r.0.as_ref() {
+                            "leader" => Role::Leader,
+                            "candidate" => Role::Candidate,
+                            "pre-candidate" => Role::PreCandidate,
+                            "follower" => Role::Follower,
+                            _ => Role::Other,
+                        }),
+                    };
+                    set(&mut f.role, s, 1 << 8, v)?
+                }
+                "term" => set(&mut f.term, s, 1 << 9, c.opt_u64()?)?,
+                "leader" => set(&mut f.leader, s, 1 << 10, c.opt_str()?)?,
+                "src" => {
+                    let v = match c.opt_str()? {
+                        None => None,
+                        Some(r) => Some(match r.0.as_ref() {
+                            "stdout" => Source::Stdout,
+                            "probe" => Source::Probe,
+                            _ => return None,
+                        }),
+                    };
+                    set(&mut f.src, s, 1 << 11, v)?
+                }
+                "for" => set(&mut f.candidate, s, 1 << 12, c.opt_str()?)?,
+                "voter_log" => set(&mut f.voter_log, s, 1 << 13, c.pair()?)?,
+                "candidate_log" => set(&mut f.candidate_log, s, 1 << 14, c.pair()?)?,
+                "ok" => set(&mut f.ok, s, 1 << 15, c.bool()?)?,
+                "error" => set(&mut f.error, s, 1 << 16, c.opt_str()?)?,
+                "line" => set(&mut f.line, s, 1 << 17, c.opt_str()?)?,
+                "interrupted" => set(&mut f.interrupted, s, 1 << 18, c.bool()?)?,
+                "reason" => set(&mut f.reason, s, 1 << 19, c.opt_str()?)?,
+                _ => return None,
+            }
+            c.ws();
+            match c.peek()? {
+                b',' => c.i += 1,
+                b'}' => {
+                    c.i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+        c.ws();
+        if c.i != b.len() {
+            return None;
+        }
+        Some(f)
+    }
 }

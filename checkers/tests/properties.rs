@@ -112,3 +112,38 @@ proptest! {
         prop_assert_eq!(before, after);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    /// The fast line reader accepts exactly what `serde_json` accepts, and
+    /// reads it the same way, for real lines and for damaged ones.
+    #[test]
+    fn fast_reader_agrees_with_serde(seed in any::<u64>(), cuts in proptest::collection::vec((any::<u16>(), any::<u8>(), 0u8..3), 0..3)) {
+        let h = history(cfg(seed, true, 300));
+        for (k, r) in h.iter().enumerate() {
+            let mut line = serde_json::to_string(r).unwrap().into_bytes();
+            if k % 7 == 0 {
+                for &(pos, byte, op) in &cuts {
+                    if line.is_empty() { break; }
+                    let p = pos as usize % line.len();
+                    match op {
+                        0 => { line.remove(p); }
+                        1 => line[p] = b" {}[],:\"0123456789-.eEnulltrfas\\"[byte as usize % 32],
+                        _ => line.insert(p, b" 0,\"\\"[byte as usize % 5]),
+                    }
+                }
+            }
+            let Ok(text) = String::from_utf8(line) else { continue };
+            if text.contains('\n') || text.trim().is_empty() { continue; }
+            let slow = serde_json::from_str::<Record>(&text);
+            let doubled = format!("{text}\n{text}\n");
+            let fast = checkers::reader::HistoryReader::new(doubled.as_bytes()).next().expect("an item");
+            match (&slow, &fast) {
+                (Ok(a), Ok(b)) => prop_assert_eq!(a, b),
+                (Err(_), Err(_)) => {}
+                _ => prop_assert!(false, "disagree on {}: serde {:?} fast {:?}", text, slow.is_ok(), fast.is_ok()),
+            }
+        }
+    }
+}
