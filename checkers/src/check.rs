@@ -298,7 +298,10 @@ struct UnnecessaryElection {
     leader: usize,
     forced_by: usize,
     previous: usize,
+    /// The new leader's claim.
     seq: u64,
+    /// The forcing node's first higher-term report (or the claim).
+    forced_seq: u64,
     t: Nanos,
 }
 
@@ -1274,7 +1277,8 @@ impl Run {
                                     leader: e,
                                     forced_by,
                                     previous: p,
-                                    seq: claim_seq.min(forced_seq),
+                                    seq: claim_seq,
+                                    forced_seq,
                                     t,
                                 });
                             }
@@ -1710,6 +1714,7 @@ impl Run {
             forced_by,
             previous: prev,
             seq,
+            forced_seq,
             t,
         } in &self.unnecessary
         {
@@ -1720,7 +1725,7 @@ impl Run {
             );
             if evidence.len() < MAX_EVIDENCE {
                 evidence.push(Evidence {
-                    seqs: vec![seq],
+                    seqs: if forced_seq < seq { vec![forced_seq, seq] } else { vec![seq] },
                     window: [t, t],
                     nodes: vec![l.clone(), f.clone(), p.clone()],
                     message: format!(
@@ -1728,7 +1733,7 @@ impl Run {
                     ),
                 });
             }
-            list.push(json!({"term": term, "leader": l, "forced_by": f, "previous_leader": p, "seq": seq, "t_ns": t}));
+            list.push(json!({"term": term, "leader": l, "forced_by": f, "previous_leader": p, "seq": seq, "forced_seq": forced_seq, "t_ns": t}));
         }
         CheckResult {
             checker: "stability".into(),

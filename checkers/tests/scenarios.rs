@@ -375,7 +375,7 @@ fn rejoining_node_with_higher_term_forces_an_unnecessary_election() {
     h.cut(2000, &[]);
     h.follower(2010, 1, 101, 5, None);
     h.follower(2010, 2, 102, 5, None);
-    h.leader(2300, 2, 102, 6);
+    let claim = h.leader(2300, 2, 102, 6);
     h.follower(2300, 1, 101, 6, Some(2));
     h.follower(2300, 3, 103, 6, Some(2));
     h.stop(5000, 3);
@@ -388,7 +388,8 @@ fn rejoining_node_with_higher_term_forces_an_unnecessary_election() {
     assert_eq!(e["leader"], "n2");
     assert_eq!(e["forced_by"], "n3");
     assert_eq!(e["previous_leader"], "n1");
-    assert_eq!(s.evidence[0].seqs, vec![forced]);
+    assert_eq!(s.evidence[0].seqs, vec![forced, claim]);
+    assert_eq!(e["forced_seq"], forced);
     // Without a maximum it is reported, not a violation.
     let mut h2 = H {
         lines: h.lines.clone(),
