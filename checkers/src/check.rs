@@ -1555,17 +1555,30 @@ impl Run {
         if let Some(r) = self.no_votes("vote-up-to-date") {
             return r;
         }
+        // Votes without log positions come from elections that keep no log
+        // (or do not report it): the rule is vacuous there, exactly as when
+        // no vote events exist at all, so say "not applicable", not unknown.
+        if self.vu_judged == 0 {
+            return CheckResult {
+                checker: "vote-up-to-date".into(),
+                verdict: Verdict::Valid,
+                figure: "not applicable: no vote carried log positions".into(),
+                evidence: vec![note(
+                    "no vote carried both voter_log and candidate_log; nothing to judge",
+                )],
+                details: json!({
+                    "applicable": false,
+                    "votes": self.votes_seen,
+                    "judged": 0,
+                    "stale_log_votes": 0,
+                }),
+            };
+        }
         let verdict = if self.vu_stale > 0 {
             Verdict::Invalid
-        } else if self.vu_judged == 0 {
-            Verdict::Unknown
         } else {
             Verdict::Valid
         };
-        let mut evidence = self.vu_evidence.clone();
-        if self.vu_judged == 0 {
-            evidence.push(note("no vote carried both voter_log and candidate_log"));
-        }
         CheckResult {
             checker: "vote-up-to-date".into(),
             verdict,
@@ -1573,7 +1586,7 @@ impl Run {
                 "{} votes judged, {} for a stale log",
                 self.vu_judged, self.vu_stale
             ),
-            evidence,
+            evidence: self.vu_evidence.clone(),
             details: json!({
                 "applicable": true,
                 "votes": self.votes_seen,
