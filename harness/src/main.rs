@@ -1,7 +1,7 @@
 //! `splitbrain`: the controller CLI, a thin edge over the libraries, and, as
 //! `splitbrain node <algorithm>`, every built-in election node.
 
-// TEMP-CAMPAIGN mod bench_check;
+mod bench_check;
 mod campaign;
 mod check;
 mod infra;
@@ -431,10 +431,8 @@ fn cmd_check(a: CheckArgs) -> ExitCode {
 fn cmd_bench(what: BenchCommand) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match what {
-        // TEMP-CAMPAIGN BenchCommand::Proxy => proxy::bench::run(&proxy::bench::BenchOptions::default(), &mut out),
-        BenchCommand::Proxy => Ok::<(), anyhow::Error>(()),
-        // TEMP-CAMPAIGN BenchCommand::Check { events } => bench_check::run(events, &mut out),
-        BenchCommand::Check { .. } => Ok(()),
+        BenchCommand::Proxy => proxy::bench::run(&proxy::bench::BenchOptions::default(), &mut out),
+        BenchCommand::Check { events } => bench_check::run(events, &mut out),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,719 @@
+//! `splitbrain campaign FILE.toml`: a matrix of runs (targets × nemesis
+//! presets × seeds × repetitions), carried out one after another (or on
+//! `--jobs` worker threads), each through [`run::run`], then added up into a
+//! campaign directory of the store (`results::campaign`).
+//!
+//! The summary is rewritten after every run, so Ctrl-C (or a killed CI job)
+//! leaves a reportable, resumable campaign. `--shard K/N` carries out the
+//! runs whose matrix index ≡ K-1 (mod N); `splitbrain report --merge` puts
+//! the shards back together. See docs/campaigns.md.
+
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use results::campaign::{
+    CampaignDir, CampaignSummary, PlannedRun, RunRecord, RunStatus, Shard, CAMPAIGN_FORMAT,
+};
+use results::report::campaign as campaign_report;
+use results::report::json;
+use results::report::junit::UnknownAs;
+use results::report::terminal::Style;
+use results::store::utc_stamp;
+use serde::Deserialize;
+
+use crate::run::{self, compact_duration, RunOptions};
+
+/// Campaign files built into the binary: `splitbrain campaign nightly`.
+pub const BUILTIN_CAMPAIGNS: [(&str, &str); 2] = [
+    (
+        "nightly",
+        include_str!("../../nodes/campaigns/nightly.toml"),
+    ),
+    (
+        "example",
+        include_str!("../../nodes/campaigns/example.toml"),
+    ),
+];
+
+/// Why a campaign could not be carried out (the CLI maps these to exit codes).
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    /// The campaign file or the flags are wrong: nothing ran (exit 254).
+    #[error("{0:#}")]
+    Config(anyhow::Error),
+    /// The campaign store could not be written (exit 255).
+    #[error("{0:#}")]
+    Failed(anyhow::Error),
+}
+
+/// One target of the matrix, as written in the campaign file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetEntry {
+    /// Built-in target name or path of a target file (relative paths are
+    /// looked up beside the campaign file first).
+    pub target: String,
+    /// Label in tables (default: the target, plus `+bug` when one is set).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Seeded bug of the built-in nodes.
+    #[serde(default)]
+    pub bug: Option<String>,
+    /// Node count (default: the target's).
+    #[serde(default)]
+    pub nodes: Option<usize>,
+    /// Extra arguments appended to every node's argv.
+    #[serde(default)]
+    pub node_args: Vec<String>,
+    /// Gap bound for this target (default: the campaign's, else the target's timing).
+    #[serde(default)]
+    pub gap_bound: Option<String>,
+}
+
+/// A campaign file (`nodes/campaigns/*.toml`; docs/campaigns.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignFile {
+    /// The campaign's name (default: the file stem).
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The targets.
+    pub targets: Vec<TargetEntry>,
+    /// Nemesis presets, one matrix column each (a comma list is one union preset).
+    pub presets: Vec<String>,
+    /// Explicit seeds.
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    /// Or a number of seeds: `seed_base`, `seed_base + 1`, ...
+    #[serde(default)]
+    pub seed_count: Option<u64>,
+    /// First seed when `seed_count` is used (default 1).
+    #[serde(default)]
+    pub seed_base: Option<u64>,
+    /// Runs per target × preset × seed (default 1).
+    #[serde(default)]
+    pub repetitions: Option<u32>,
+    /// Fault phase per run (`30s`).
+    pub time_limit: String,
+    /// Fixed time between faults (default: scaled to each target's timing).
+    #[serde(default)]
+    pub nemesis_interval: Option<String>,
+    /// Fixed fault length (default: scaled to each target's timing).
+    #[serde(default)]
+    pub fault_duration: Option<String>,
+    /// Recovery window (default: the target's).
+    #[serde(default)]
+    pub recovery: Option<String>,
+    /// Gap bound for every target without its own.
+    #[serde(default)]
+    pub gap_bound: Option<String>,
+    /// Runs at once (default: see [`default_jobs`]).
+    #[serde(default)]
+    pub jobs: Option<usize>,
+    /// Unknown runs do not fail the campaign.
+    #[serde(default)]
+    pub allow_unknown: Option<bool>,
+}
+
+/// What `splitbrain campaign` was told.
+#[derive(Debug, Clone)]
+pub struct CampaignOptions {
+    /// Path of a campaign file or a built-in campaign name.
+    pub file: String,
+    /// Carry out only this slice of the matrix.
+    pub shard: Option<Shard>,
+    /// Runs at once (overrides the file).
+    pub jobs: Option<usize>,
+    /// Continue the newest unfinished campaign with the same plan.
+    pub resume: bool,
+    /// Unknown runs do not fail the campaign.
+    pub allow_unknown: bool,
+    /// Stop at the first invalid run (the default is to keep going).
+    pub fail_fast: bool,
+    /// Override of the file's seeds: `seed_count` seeds from here.
+    pub seed_base: Option<u64>,
+    /// Override of the file's time limit.
+    pub time_limit: Option<Duration>,
+    /// The store.
+    pub store: PathBuf,
+    /// Set by SIGINT/SIGTERM: the campaign stops after the current run(s).
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// What a finished (or interrupted) campaign left.
+#[derive(Debug)]
+pub struct CampaignOutcome {
+    /// Its directory.
+    pub dir: CampaignDir,
+    /// Its summary, as written.
+    pub summary: CampaignSummary,
+}
+
+/// Default `--jobs`: half the cores, at least 1. Runs measure real time
+/// (election timeouts of 150–300 ms, gaps in ms); each run keeps about one
+/// core busy with its nodes, the proxy and the controller, so more runs
+/// than half the cores stretch timings and turn CPU starvation into
+/// "violations". On a 2-core machine this is 1.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| (n.get() / 2).max(1))
+        .unwrap_or(1)
+}
+
+fn duration(field: &str, text: &Option<String>) -> anyhow::Result<Option<Duration>> {
+    text.as_ref()
+        .map(|t| {
+            humantime::parse_duration(t).with_context(|| {
+                format!("{field} = {t:?} is not a duration like \"1500ms\" or \"30s\"")
+            })
+        })
+        .transpose()
+}
+
+/// Load a campaign file (or a built-in campaign by name).
+pub fn load(file: &str) -> anyhow::Result<(CampaignFile, Option<PathBuf>)> {
+    let path = Path::new(file);
+    let (text, origin, dir) = if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading campaign file {}", path.display()))?;
+        (
+            text,
+            path.display().to_string(),
+            path.parent().map(Path::to_path_buf),
+        )
+    } else if let Some((_, text)) = BUILTIN_CAMPAIGNS.iter().find(|(n, _)| *n == file) {
+        (text.to_string(), format!("built-in:{file}"), None)
+    } else {
+        bail!(
+            "no campaign file {file:?} and no built-in campaign of that name (built-in: {})",
+            BUILTIN_CAMPAIGNS.map(|(n, _)| n).join(", ")
+        );
+    };
+    let mut parsed: CampaignFile = toml::from_str(&text).map_err(|e| anyhow!("{origin}: {e}"))?;
+    if parsed.name.is_none() {
+        parsed.name = Some(
+            path.file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| file.to_string()),
+        );
+    }
+    Ok((parsed, dir))
+}
+
+/// The resolved matrix: every run with its full options, in matrix order,
+/// plus the settings that identify the plan.
+pub struct Plan {
+    /// The campaign's name.
+    pub name: String,
+    /// Every run of the whole matrix.
+    pub runs: Vec<(PlannedRun, RunOptions)>,
+    /// The resolved settings (recorded in summary.json).
+    pub settings: serde_json::Value,
+    /// Fingerprint of `settings`.
+    pub plan_id: String,
+    /// Runs at once.
+    pub jobs: usize,
+    /// Unknown runs do not fail the campaign.
+    pub allow_unknown: bool,
+}
+
+/// Resolve a campaign file and the flags into the run matrix; checks every
+/// target and preset up front, so a typo fails before anything starts.
+pub fn plan(
+    file: &CampaignFile,
+    dir: Option<&Path>,
+    opts: &CampaignOptions,
+) -> anyhow::Result<Plan> {
+    let name = file.name.clone().unwrap_or_else(|| "campaign".into());
+    if file.targets.is_empty() {
+        bail!("campaign {name}: `targets` is empty; add [[targets]] entries");
+    }
+    if file.presets.is_empty() {
+        bail!("campaign {name}: `presets` is empty; e.g. presets = [\"kill\", \"partition\"]");
+    }
+    for p in &file.presets {
+        workloads::parse_presets(p).map_err(|e| anyhow!("campaign {name}: preset {p:?}: {e}"))?;
+    }
+    let seeds: Vec<u64> = match (&file.seeds, file.seed_count, opts.seed_base) {
+        (Some(_), Some(_), _) => bail!("campaign {name}: give `seeds` or `seed_count`, not both"),
+        (Some(s), None, None) if !s.is_empty() => s.clone(),
+        (Some(s), None, Some(base)) => (base..base + s.len() as u64).collect(),
+        (None, Some(n), base) if n > 0 => {
+            let base = base.or(file.seed_base).unwrap_or(1);
+            (base..base + n).collect()
+        }
+        _ => bail!("campaign {name}: give `seeds = [1, 2]` or `seed_count = N` (N ≥ 1)"),
+    };
+    let repetitions = file.repetitions.unwrap_or(1);
+    if repetitions == 0 {
+        bail!("campaign {name}: `repetitions` must be at least 1");
+    }
+    let time_limit = match opts.time_limit {
+        Some(t) => t,
+        None => duration("time_limit", &Some(file.time_limit.clone()))?.unwrap_or_default(),
+    };
+    if time_limit.is_zero() {
+        bail!("campaign {name}: `time_limit` must be more than 0s");
+    }
+    let nemesis_interval = duration("nemesis_interval", &file.nemesis_interval)?;
+    let fault_duration = duration("fault_duration", &file.fault_duration)?;
+    let recovery = duration("recovery", &file.recovery)?;
+    let campaign_gap = duration("gap_bound", &file.gap_bound)?;
+
+    let mut labels: Vec<String> = Vec::new();
+    let mut targets = Vec::new();
+    for entry in &file.targets {
+        // A relative target file is looked up beside the campaign file first.
+        let target = match dir {
+            Some(d)
+                if !Path::new(&entry.target).is_absolute() && d.join(&entry.target).is_file() =>
+            {
+                d.join(&entry.target).display().to_string()
+            }
+            _ => entry.target.clone(),
+        };
+        let loaded = crate::target::Target::load(&target)
+            .map_err(|e| anyhow!("campaign {name}: target {:?}: {e}", entry.target))?;
+        let label = entry.name.clone().unwrap_or_else(|| match &entry.bug {
+            Some(b) => format!("{}+{b}", loaded.name),
+            None => loaded.name.clone(),
+        });
+        if labels.contains(&label) {
+            bail!("campaign {name}: two targets are labelled {label:?}; give one a `name`");
+        }
+        labels.push(label.clone());
+        let gap_bound = duration("gap_bound", &entry.gap_bound)?.or(campaign_gap);
+        targets.push((label, target, entry, gap_bound));
+    }
+
+    let mut runs = Vec::new();
+    for (label, target, entry, gap_bound) in &targets {
+        for preset in &file.presets {
+            for &seed in &seeds {
+                for repetition in 1..=repetitions {
+                    let planned = PlannedRun {
+                        index: runs.len(),
+                        target: label.clone(),
+                        preset: preset.clone(),
+                        seed,
+                        repetition,
+                    };
+                    let options = RunOptions {
+                        target: target.clone(),
+                        nodes: entry.nodes,
+                        seed: Some(seed),
+                        time_limit,
+                        nemesis: preset.clone(),
+                        nemesis_interval,
+                        fault_duration,
+                        gap_bound: *gap_bound,
+                        recovery,
+                        bug: entry.bug.clone(),
+                        node_args: entry.node_args.clone(),
+                        store: opts.store.clone(),
+                        interrupt: opts.interrupt.clone(),
+                    };
+                    runs.push((planned, options));
+                }
+            }
+        }
+    }
+    let d = |v: Option<Duration>| v.map(compact_duration);
+    let settings = serde_json::json!({
+        "targets": targets.iter().map(|(label, target, e, gap)| serde_json::json!({
+            "label": label, "target": target, "bug": e.bug, "nodes": e.nodes,
+            "node_args": e.node_args, "gap_bound": d(*gap),
+        })).collect::<Vec<_>>(),
+        "presets": file.presets,
+        "seeds": seeds,
+        "repetitions": repetitions,
+        "time_limit": compact_duration(time_limit),
+        "nemesis_interval": d(nemesis_interval),
+        "fault_duration": d(fault_duration),
+        "recovery": d(recovery),
+    });
+    let jobs = opts.jobs.or(file.jobs).unwrap_or_else(default_jobs);
+    if jobs == 0 {
+        bail!("--jobs must be at least 1");
+    }
+    Ok(Plan {
+        plan_id: fingerprint(&settings.to_string()),
+        name,
+        runs,
+        settings,
+        jobs,
+        allow_unknown: opts.allow_unknown || file.allow_unknown.unwrap_or(false),
+    })
+}
+
+/// FNV-1a, 64 bits, as hex: stable across builds and machines (unlike
+/// `DefaultHasher`), so shards on different machines agree.
+fn fingerprint(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= b as u64;
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// Write every campaign file: summary.json, .txt, .md, .html and junit.xml.
+pub fn write_outputs(dir: &CampaignDir, summary: &CampaignSummary) -> anyhow::Result<()> {
+    dir.write("summary.json", &summary.to_json())?;
+    dir.write(
+        "summary.txt",
+        &campaign_report::render_terminal(summary, Style::default()),
+    )?;
+    dir.write("summary.md", &campaign_report::render_markdown(summary))?;
+    dir.write("summary.html", &campaign_report::render_html(summary))?;
+    let results = load_results(dir, summary);
+    let unknown = if summary.allow_unknown {
+        UnknownAs::Skipped
+    } else {
+        UnknownAs::Error
+    };
+    dir.write(
+        "junit.xml",
+        &campaign_report::render_junit(summary, &results, unknown)?,
+    )?;
+    Ok(())
+}
+
+/// Each run's `results.json`, where its run directory is at hand.
+pub fn load_results(
+    dir: &CampaignDir,
+    summary: &CampaignSummary,
+) -> Vec<Option<json::ResultsFile>> {
+    summary
+        .runs
+        .iter()
+        .map(|r| {
+            let path = dir.resolve_run_dir(r)?.join("results.json");
+            json::parse(&std::fs::read_to_string(path).ok()?).ok()
+        })
+        .collect()
+}
+
+/// Install a SIGINT/SIGTERM watcher that sets `flag` for the whole campaign
+/// (each run installs its own too; this one covers the time between runs).
+pub fn watch_signals(flag: Arc<AtomicBool>) {
+    let (ready_tx, ready_rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("splitbrain-signals".into())
+        .spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                let _ = ready_tx.send(());
+                return;
+            };
+            rt.block_on(async move {
+                use tokio::signal::unix::{signal, SignalKind};
+                let (Ok(mut int), Ok(mut term)) = (
+                    signal(SignalKind::interrupt()),
+                    signal(SignalKind::terminate()),
+                ) else {
+                    let _ = ready_tx.send(());
+                    return;
+                };
+                let _ = ready_tx.send(());
+                loop {
+                    tokio::select! {
+                        _ = int.recv() => {},
+                        _ = term.recv() => {},
+                    }
+                    flag.store(true, Ordering::SeqCst);
+                }
+            });
+        });
+    if spawned.is_ok() {
+        let _ = ready_rx.recv_timeout(Duration::from_secs(2));
+    }
+}
+
+/// What a worker sends back after one run.
+struct Finished {
+    record: RunRecord,
+    /// The run's printed line for logs.
+    run_dir: Option<PathBuf>,
+}
+
+fn carry_out(planned: PlannedRun, options: &RunOptions) -> Finished {
+    let started = Instant::now();
+    let (mut record, run_dir) = match run::run(options) {
+        Ok(outcome) => {
+            let mut record =
+                RunRecord::judged(planned, &outcome.report, outcome.header.replay.clone());
+            if outcome.interrupted {
+                record.status = RunStatus::Interrupted;
+            }
+            if let Err(e) = crate::outputs::write_run_outputs(
+                &outcome.dir,
+                &outcome.header,
+                &outcome.report,
+                outcome.interrupted,
+            ) {
+                tracing::warn!(
+                    "writing the reports of {}: {e:#}",
+                    outcome.dir.path().display()
+                );
+            }
+            (record, Some(outcome.dir.path().to_path_buf()))
+        }
+        Err(e) => {
+            let text = match &e {
+                run::RunError::Config(e) => format!("bad configuration: {e:#}"),
+                run::RunError::Failed(e) => format!("the run failed: {e:#}"),
+            };
+            (RunRecord::failed(planned, text), None)
+        }
+    };
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    Finished { record, run_dir }
+}
+
+fn progress_bar(total: u64, done: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(total),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{bar:30} {pos}/{len} runs · {msg} · {elapsed} elapsed · ~{eta} left",
+    ) {
+        bar.set_style(style);
+    }
+    bar.set_position(done);
+    bar.enable_steady_tick(Duration::from_millis(500));
+    bar
+}
+
+/// Carry out a campaign: plan, resume or create its directory, run what is
+/// left (on `jobs` threads), writing the summary after every run.
+pub fn run_campaign(opts: &CampaignOptions) -> Result<CampaignOutcome, CampaignError> {
+    let (file, dir) = load(&opts.file).map_err(CampaignError::Config)?;
+    let plan = plan(&file, dir.as_deref(), opts).map_err(CampaignError::Config)?;
+    results::store::check_writable(&opts.store).map_err(|e| CampaignError::Config(e.into()))?;
+
+    let planned: Vec<PlannedRun> = plan
+        .runs
+        .iter()
+        .filter(|(p, _)| opts.shard.map_or(true, |s| s.owns(p.index)))
+        .map(|(p, _)| p.clone())
+        .collect();
+    let resumed = if opts.resume {
+        CampaignDir::find_resumable(&opts.store, &plan.name, &plan.plan_id, opts.shard)
+    } else {
+        None
+    };
+    let (cdir, mut summary) = match resumed {
+        Some((cdir, mut summary)) => {
+            eprintln!(
+                "resuming campaign {} in {} ({} of {} runs done)",
+                plan.name,
+                cdir.path().display(),
+                summary.counts().done(),
+                summary.planned.len()
+            );
+            summary.interrupted = false;
+            summary.allow_unknown = plan.allow_unknown;
+            summary.jobs = plan.jobs;
+            (cdir, summary)
+        }
+        None => {
+            if opts.resume {
+                eprintln!(
+                    "no unfinished campaign {} with this plan in {}: starting a new one",
+                    plan.name,
+                    opts.store.display()
+                );
+            }
+            let cdir = CampaignDir::create(&opts.store, &plan.name)
+                .map_err(|e| CampaignError::Failed(e.into()))?;
+            let now = utc_stamp();
+            let summary = CampaignSummary {
+                format: CAMPAIGN_FORMAT,
+                name: plan.name.clone(),
+                plan_id: plan.plan_id.clone(),
+                matrix_runs: plan.runs.len(),
+                planned: planned.clone(),
+                shard: opts.shard,
+                merged_from: vec![],
+                started_at: now.clone(),
+                updated_at: now,
+                complete: planned.is_empty(),
+                interrupted: false,
+                allow_unknown: plan.allow_unknown,
+                jobs: plan.jobs,
+                settings: plan.settings.clone(),
+                runs: vec![],
+            };
+            (cdir, summary)
+        }
+    };
+    write_outputs(&cdir, &summary).map_err(CampaignError::Failed)?;
+
+    let todo: VecDeque<(PlannedRun, RunOptions)> = summary
+        .remaining()
+        .into_iter()
+        .filter_map(|p| plan.runs.iter().find(|(q, _)| q.index == p.index).cloned())
+        .collect();
+    let total = summary.planned.len();
+    eprintln!(
+        "campaign {}: {} runs to do of {} ({} jobs); store {}",
+        plan.name,
+        todo.len(),
+        total,
+        plan.jobs,
+        cdir.path().display()
+    );
+    let bar = progress_bar(total as u64, (total - todo.len()) as u64);
+    let violations = |s: &CampaignSummary| s.counts().invalid;
+    bar.set_message(format!("{} violations", violations(&summary)));
+
+    let workers = plan.jobs.min(todo.len()).max(1);
+    let queue = Mutex::new(todo);
+    let stop = AtomicBool::new(false);
+    let (tx, rx) = mpsc::channel::<Finished>();
+    let mut write_error = None;
+    std::thread::scope(|scope| {
+        for w in 0..workers {
+            let tx = tx.clone();
+            let queue = &queue;
+            let stop = &stop;
+            let interrupt = &opts.interrupt;
+            let _ = std::thread::Builder::new()
+                .name(format!("splitbrain-campaign-{w}"))
+                .spawn_scoped(scope, move || loop {
+                    if stop.load(Ordering::SeqCst) || interrupt.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Some((planned, options)) =
+                        queue.lock().ok().and_then(|mut q| q.pop_front())
+                    else {
+                        break;
+                    };
+                    if tx.send(carry_out(planned, &options)).is_err() {
+                        break;
+                    }
+                });
+        }
+        drop(tx);
+        for finished in rx {
+            let mut record = finished.record;
+            if let Some(run_dir) = &finished.run_dir {
+                record.run_dir = Some(cdir.relative_run_dir(run_dir));
+            }
+            cdir.link_run(&record);
+            let line = format!(
+                "[{}/{}] {} {} ({:.1} s){}",
+                summary.counts().done() + 1,
+                total,
+                record.plan.name(),
+                record.status,
+                record.duration_ms as f64 / 1e3,
+                match (&record.status, &record.error, &finished.run_dir) {
+                    (RunStatus::Failed, Some(e), _) => format!(": {}", first_line(e)),
+                    (_, _, Some(d)) => format!(" {}", d.display()),
+                    _ => String::new(),
+                }
+            );
+            if record.status == RunStatus::Invalid && opts.fail_fast {
+                stop.store(true, Ordering::SeqCst);
+            }
+            summary.record(record);
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
+            bar.set_position(summary.counts().done() as u64);
+            bar.set_message(format!("{} violations", violations(&summary)));
+            if let Err(e) = write_outputs(&cdir, &summary) {
+                write_error.get_or_insert(e);
+            }
+        }
+    });
+    bar.finish_and_clear();
+    summary.interrupted = opts.interrupt.load(Ordering::SeqCst) && !summary.complete;
+    summary.updated_at = utc_stamp();
+    write_outputs(&cdir, &summary).map_err(CampaignError::Failed)?;
+    if let Some(e) = write_error {
+        return Err(CampaignError::Failed(e));
+    }
+    Ok(CampaignOutcome { dir: cdir, summary })
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> CampaignOptions {
+        CampaignOptions {
+            file: "example".into(),
+            shard: None,
+            jobs: None,
+            resume: false,
+            allow_unknown: false,
+            fail_fast: false,
+            seed_base: None,
+            time_limit: None,
+            store: PathBuf::from("store"),
+            interrupt: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    #[test]
+    fn builtin_campaigns_plan() {
+        for (name, _) in BUILTIN_CAMPAIGNS {
+            let (file, dir) = load(name).unwrap();
+            let plan = plan(&file, dir.as_deref(), &options()).unwrap();
+            assert!(!plan.runs.is_empty(), "{name}");
+            let indices: Vec<usize> = plan.runs.iter().map(|(p, _)| p.index).collect();
+            assert_eq!(indices, (0..plan.runs.len()).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn plan_id_ignores_shard_and_store_but_not_seeds() {
+        let (file, _) = load("example").unwrap();
+        let a = plan(&file, None, &options()).unwrap();
+        let mut other = options();
+        other.shard = Some(Shard { index: 2, count: 2 });
+        other.store = PathBuf::from("elsewhere");
+        assert_eq!(plan(&file, None, &other).unwrap().plan_id, a.plan_id);
+        other.seed_base = Some(100);
+        assert_ne!(plan(&file, None, &other).unwrap().plan_id, a.plan_id);
+    }
+
+    #[test]
+    fn bad_files_are_config_errors_naming_the_problem() {
+        let file: CampaignFile = toml::from_str(
+            "time_limit = \"5s\"\npresets = [\"kil\"]\nseeds = [1]\n[[targets]]\ntarget = \"raft\"\n",
+        )
+        .unwrap();
+        let e = plan(&file, None, &options()).err().unwrap().to_string();
+        assert!(e.contains("kil"), "{e}");
+        assert!(toml::from_str::<CampaignFile>(
+            "time_limit = \"5s\"\npresets = []\ntargets = []\nsed = 3\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn default_jobs_is_at_least_one() {
+        assert!(default_jobs() >= 1);
+    }
+}
