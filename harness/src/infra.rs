@@ -57,6 +57,9 @@ impl Infrastructure {
             vars.insert("addr".to_string(), addr.to_string());
             vars.insert("dir".to_string(), dir.display().to_string());
             vars.insert("run_dir".to_string(), run_dir.display().to_string());
+            for name in &spec.ports {
+                vars.insert(name.clone(), crate::ports::free_port()?.port().to_string());
+            }
             if let Ok(exe) = std::env::current_exe() {
                 vars.insert("exe".to_string(), exe.display().to_string());
             }

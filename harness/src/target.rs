@@ -245,6 +245,9 @@ pub struct InfraSpec {
     /// The Debian package that provides it, named in the error when it is missing.
     #[serde(default)]
     pub package: Option<String>,
+    /// Names of extra loopback ports it needs (each usable as `{NAME}`, e.g. an etcd peer port).
+    #[serde(default)]
+    pub ports: Vec<String>,
 }
 
 /// A loaded, validated target.
@@ -441,7 +444,7 @@ impl Target {
                 .chain(spec.env.values())
                 .flat_map(|a| placeholders(a))
             {
-                if !INFRA_PLACEHOLDERS.contains(&ph) {
+                if !INFRA_PLACEHOLDERS.contains(&ph) && !spec.ports.iter().any(|p| p == ph) {
                     return Err(TargetError::Invalid {
                         file: origin.to_string(),
                         line: text
@@ -689,6 +692,15 @@ package = "redis-server"
 "#;
         let t = Target::parse(text, "t.toml", "t").unwrap();
         assert_eq!(t.infrastructure[0].name, "redis");
+        let with_port = text
+            .replace("{dir}\"]", "{dir}\", \"--peer\", \"{peer_port}\"]")
+            .replace("package = ", "ports = [\"peer_port\"]\npackage = ");
+        assert!(
+            Target::parse(&with_port, "t.toml", "t").is_ok(),
+            "declared extra port is a placeholder"
+        );
+        let undeclared = with_port.replace("ports = [\"peer_port\"]\n", "");
+        assert!(Target::parse(&undeclared, "t.toml", "t").is_err());
         let bad = text.replace("{infra.redis}", "{infra.etcd}");
         let e = Target::parse(&bad, "t.toml", "t").unwrap_err().to_string();
         assert!(e.contains("{infra.etcd}"), "{e}");
