@@ -2,3 +2,9 @@
 //! target files that describe how to run any node, built-in or third-party.
 
 pub mod target;
+
+pub mod cli;
+pub mod protocol;
+pub mod raft;
+
+pub use cli::{run, NodeCommand, RaftArgs};
