@@ -21,11 +21,11 @@
 //! are slow); clicking an evidence marker also highlights its list entry.
 //! Zoom and pan are not implemented: the SVG is as wide as the page.
 //!
-//! Not yet checked in a browser: the tests parse the markup and the script
-//! was syntax-checked, but loading the page in headless Chromium (no console
-//! errors, clicks fill the info bar, layout at 5 and 25 nodes) is a later
-//! step. `SPLITBRAIN_HTML_OUT=DIR cargo test -p results html` writes the
-//! fixture pages to load.
+//! Checked in a browser: `harness/tests/e2e_campaign.rs` loads a real run's
+//! page and a campaign page in headless Chromium, fails on console errors,
+//! and checks the lanes exist after the script ran (`--dump-dom`).
+//! `SPLITBRAIN_HTML_OUT=DIR cargo test -p results html` writes the fixture
+//! pages to look at; the timeline has the anchor `#timeline`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -1168,7 +1168,7 @@ pub fn render_run(header: &RunHeader, records: &[Record], report: &Report) -> St
         }
         s.push_str("</ul>");
     }
-    s.push_str("<h2>Timeline</h2>");
+    s.push_str("<h2 id=\"timeline\">Timeline</h2>");
     s.push_str(LEGEND);
     s.push_str(r#"<div id="info">Click a segment, band or marker for details.</div>"#);
     let _ = write!(
