@@ -199,8 +199,10 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
 
 fn run_raft(args: &RaftArgs) -> anyhow::Result<()> {
     let config = args.shell_config()?;
-    let listener = BoundListener::bind(args.transport, args.listen)
-        .with_context(|| format!("binding {} ({:?})", args.listen, args.transport))?;
+    let listener = BoundListener::bind(args.transport, args.listen).with_context(|| {
+        let transport = format!("{:?}", args.transport).to_lowercase();
+        format!("binding {} ({transport})", args.listen)
+    })?;
     if args.election_timeout.min <= args.heartbeat {
         eprintln!(
             "raft {}: warning: heartbeat {} ms is not below the election timeout {} ms; \
