@@ -83,10 +83,11 @@ pub enum ProxyMode {
 /// Which threads drive the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RuntimeFlavor {
-    /// One dedicated thread: fewer threads, but a worse UDP p99 in `bench`.
+    /// One dedicated thread. In `bench` on 2 cores it is within noise of
+    /// `MultiThread(2)`; a single link is one task either way.
     CurrentThread,
-    /// A multi-thread runtime with this many workers. The default is 2, which
-    /// measured best on latency (p99) on the 2-core machine; see `bench`.
+    /// A multi-thread runtime with this many workers. The default is 2, so
+    /// many busy links spread over both cores of the 2-core machine.
     MultiThread(usize),
 }
 
@@ -546,6 +547,6 @@ pub fn raise_nofile_limit() -> Result<u64, nix::Error> {
     Ok(hard.max(soft))
 }
 
-/// How long a blackholed TCP connection's backend dial waits between checks
-/// is not needed (it waits on rule changes); this bounds backend retries.
+/// How long an accepted TCP connection keeps retrying a backend that is not
+/// listening yet (a node starting or restarting) before it is dropped.
 pub(crate) const BACKEND_RETRY_FOR: Duration = Duration::from_secs(2);
