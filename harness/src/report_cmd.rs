@@ -47,7 +47,7 @@ pub fn report(path: &Path, format: Format, write: bool) -> anyhow::Result<Render
     };
     if CampaignDir::is_campaign(&dir) {
         let cdir = CampaignDir::open(&dir);
-        let summary = cdir.read_summary()?;
+        let summary = refreshed(&cdir, cdir.read_summary()?);
         if write {
             crate::campaign::write_outputs(&cdir, &summary)?;
         }
@@ -99,6 +99,35 @@ pub fn report(path: &Path, format: Format, write: bool) -> anyhow::Result<Render
         text,
         exit_code: report.verdict().exit_code(),
     })
+}
+
+/// The summary with each judged run's figures recomputed from its
+/// `results.json` (where at hand), so a campaign report follows its runs'
+/// files and this build's way of adding them up.
+fn refreshed(
+    cdir: &CampaignDir,
+    mut summary: campaign::CampaignSummary,
+) -> campaign::CampaignSummary {
+    let results = crate::campaign::load_results(cdir, &summary);
+    for (record, loaded) in summary.runs.iter_mut().zip(results) {
+        let judged = matches!(
+            record.status,
+            campaign::RunStatus::Valid
+                | campaign::RunStatus::Invalid
+                | campaign::RunStatus::Unknown
+        );
+        if let (true, Some(file)) = (judged, loaded) {
+            let mut fresh = campaign::RunRecord::judged(
+                record.plan.clone(),
+                &file.report,
+                record.replay.clone(),
+            );
+            fresh.run_dir = record.run_dir.take();
+            fresh.duration_ms = record.duration_ms;
+            *record = fresh;
+        }
+    }
+    summary
 }
 
 fn render_campaign(

@@ -199,7 +199,8 @@ pub struct RunRecord {
     /// Longest live overlap, ms.
     #[serde(default)]
     pub overlap_max_ms: f64,
-    /// Start of the earliest violation's evidence window, ms since the run started.
+    /// When the earliest violation became visible (the end of its evidence
+    /// window), ms since the run started.
     #[serde(default)]
     pub first_violation_ms: Option<f64>,
     /// The first violation in one line (checker and evidence pointer).
@@ -244,7 +245,9 @@ impl RunRecord {
             .iter()
             .filter(|r| r.verdict == Verdict::Invalid)
             .flat_map(|r| r.evidence.iter().map(move |e| (r, e)))
-            .min_by_key(|(_, e)| e.window[0]);
+            // A violation becomes visible at the end of its evidence window
+            // (the second claim, the lower term), which is when it happened.
+            .min_by_key(|(_, e)| e.window[1]);
         RunRecord {
             plan,
             status: RunStatus::from_verdict(report.verdict()),
@@ -257,7 +260,7 @@ impl RunRecord {
             unnecessary_elections: detail("stability", "unnecessary").unwrap_or(0.0) as u64,
             overlap_total_ms: detail("lease-overlap", "live_total_ms").unwrap_or(0.0),
             overlap_max_ms: detail("lease-overlap", "live_longest_ms").unwrap_or(0.0),
-            first_violation_ms: first.map(|(_, e)| e.window[0] as f64 / 1e6),
+            first_violation_ms: first.map(|(_, e)| e.window[1] as f64 / 1e6),
             first_violation: first.map(|(r, e)| {
                 format!("{}: {}", r.checker, crate::report::evidence_pointer(e, 160))
             }),
@@ -466,10 +469,12 @@ impl CampaignSummary {
         order
             .into_iter()
             .map(|(target, preset)| {
+                // Interrupted runs are not final: they are run again on resume.
                 let runs: Vec<&RunRecord> = self
                     .runs
                     .iter()
                     .filter(|r| r.plan.target == target && r.plan.preset == preset)
+                    .filter(|r| r.status != RunStatus::Interrupted)
                     .collect();
                 CampaignRow::of(target, preset, &runs)
             })
@@ -511,7 +516,7 @@ pub struct CampaignRow {
     pub target: String,
     /// Nemesis preset.
     pub preset: String,
-    /// Runs with a record.
+    /// Runs with a final record (interrupted ones are left out of every figure).
     pub runs: usize,
     /// Runs by status.
     pub counts: StatusCounts,

@@ -301,6 +301,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .unknown, .interrupted { color: #9a6400; } .failed { color: #7a1fa2; font-weight: 600; }
 code { font: 12px ui-monospace, SFMono-Regular, Menlo, monospace; background: #f3f5f8; padding: 1px 3px; }
 tr.bad td { background: #fff4f4; }
+code.run { white-space: nowrap; }
 "#;
 
 /// One self-contained page: the campaign table and every run, each linking
@@ -332,7 +333,11 @@ pub fn render_html(summary: &CampaignSummary) -> String {
             let _ = write!(
                 s,
                 "<td{}>{}</td>",
-                if i >= 2 { " class=\"num\"" } else { "" },
+                if i >= 2 && i != 3 {
+                    " class=\"num\""
+                } else {
+                    ""
+                },
                 escape(cell)
             );
         }
@@ -377,7 +382,7 @@ pub fn render_html(summary: &CampaignSummary) -> String {
             .fold(None, |m: Option<f64>, g| Some(m.map_or(g, |m| m.max(g))));
         let _ = write!(
             s,
-            "<tr><td class=\"num\">{}</td><td><code>{}</code></td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td class=\"num\">{}</td><td><code class=\"run\">{}</code></td><td class=\"{}\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             r.plan.index,
             escape(&r.plan.name()),
             r.status.as_str(),

@@ -779,9 +779,19 @@ fn svg_timeline(timeline: &Timeline<'_>, report: &Report) -> String {
         .enumerate()
         .map(|(i, n)| (n.as_str(), i))
         .collect();
-    for mark in &timeline.evidence {
+    // Violations are placed first, at their own time; a marker that would
+    // cover another moves right, so every number stays readable and clickable.
+    let mut ordered: Vec<_> = timeline.evidence.iter().collect();
+    ordered.sort_by_key(|m| m.verdict != Verdict::Invalid);
+    let mut placed: Vec<f64> = Vec::new();
+    for mark in ordered {
         let [from, to] = mark.evidence.window;
         let (x1, x2) = (timeline.x(from), timeline.x(to.max(from)));
+        let mut cx = x1;
+        while placed.iter().any(|p| (p - cx).abs() < 15.0) {
+            cx += 15.0;
+        }
+        placed.push(cx);
         let class = if mark.verdict == Verdict::Invalid {
             "violation"
         } else {
@@ -804,7 +814,7 @@ fn svg_timeline(timeline: &Timeline<'_>, report: &Report) -> String {
         );
         let _ = write!(
             s,
-            r##"<a class="ev-mark {class}" href="#ev-{n}" data-ev="{n}"><rect x="{x1:.1}" y="{:.1}" width="{:.1}" height="{}"/><circle cx="{x1:.1}" cy="{:.1}" r="7"/><text x="{x1:.1}" y="{:.1}">{n}</text>{}</a>"##,
+            r##"<a class="ev-mark {class}" href="#ev-{n}" data-ev="{n}"><rect x="{x1:.1}" y="{:.1}" width="{:.1}" height="{}"/><circle cx="{cx:.1}" cy="{:.1}" r="7"/><text x="{cx:.1}" y="{:.1}">{n}</text>{}</a>"##,
             evidence_y + EVIDENCE_ROW / 2.0 - 2.0,
             (x2 - x1).max(2.0),
             4.0,
