@@ -4,8 +4,8 @@
 mod bench_check;
 mod campaign;
 mod check;
-mod infra;
 mod cluster;
+mod infra;
 mod nemesis;
 mod observe;
 mod outputs;
@@ -34,7 +34,11 @@ const EXIT_CONFIG: u8 = 254;
 const EXIT_FAILED: u8 = 255;
 
 #[derive(Parser)]
-#[command(name = "splitbrain", version, about = "A fault-injection harness for leader election: kill, pause and partition real nodes, record every leadership claim, check at most one leader per term and bounded election gaps.")]
+#[command(
+    name = "splitbrain",
+    version,
+    about = "A fault-injection harness for leader election: kill, pause and partition real nodes, record every leadership claim, check at most one leader per term and bounded election gaps."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -269,13 +273,22 @@ fn cmd_run(a: RunArgs) -> ExitCode {
     match run::run(&opts) {
         Ok(outcome) => {
             let verdict = outcome.verdict();
-            if let Err(e) = outputs::write_run_outputs(&outcome.dir, &outcome.header, &outcome.report, outcome.interrupted) {
+            if let Err(e) = outputs::write_run_outputs(
+                &outcome.dir,
+                &outcome.header,
+                &outcome.report,
+                outcome.interrupted,
+            ) {
                 eprintln!("splitbrain: {e:#}");
                 return ExitCode::from(EXIT_FAILED);
             }
             let mut out = std::io::stdout().lock();
             if a.json {
-                let _ = writeln!(out, "{}", std::fs::read_to_string(outcome.dir.results_json()).unwrap_or_default());
+                let _ = writeln!(
+                    out,
+                    "{}",
+                    std::fs::read_to_string(outcome.dir.results_json()).unwrap_or_default()
+                );
             } else {
                 let _ = write!(
                     out,
@@ -347,7 +360,9 @@ fn cmd_report(a: ReportArgs) -> ExitCode {
         };
     }
     let [path] = a.paths.as_slice() else {
-        eprintln!("splitbrain report: give one run or campaign directory (several only with --merge)");
+        eprintln!(
+            "splitbrain report: give one run or campaign directory (several only with --merge)"
+        );
         return ExitCode::from(EXIT_CONFIG);
     };
     match report_cmd::report(path, a.format, a.write) {
@@ -375,7 +390,11 @@ fn cmd_replay(a: ReplayArgs) -> ExitCode {
             "[{}/{total}] {}{}",
             i + 1,
             attempt.status,
-            attempt.dir.as_ref().map(|d| format!(" {}", d.display())).unwrap_or_default()
+            attempt
+                .dir
+                .as_ref()
+                .map(|d| format!(" {}", d.display()))
+                .unwrap_or_default()
         );
     });
     match result {
@@ -395,18 +414,31 @@ fn cmd_replay(a: ReplayArgs) -> ExitCode {
 }
 
 fn cmd_check(a: CheckArgs) -> ExitCode {
-    let path = if a.file.is_dir() { a.file.join("history.jsonl") } else { a.file.clone() };
+    let path = if a.file.is_dir() {
+        a.file.join("history.jsonl")
+    } else {
+        a.file.clone()
+    };
     if !path.is_file() {
-        eprintln!("splitbrain: {} is not a history file; pass a history.jsonl or a run directory", path.display());
+        eprintln!(
+            "splitbrain: {} is not a history file; pass a history.jsonl or a run directory",
+            path.display()
+        );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let opts = checkers::CheckOptions { gap_bound: a.gap_bound, only: a.only, ..Default::default() };
+    let opts = checkers::CheckOptions {
+        gap_bound: a.gap_bound,
+        only: a.only,
+        ..Default::default()
+    };
     match check::check_file(&path, &opts) {
         Ok(report) => {
             let header = check::read_header(&path);
             if a.json {
                 let text = match header.as_ref() {
-                    Some(h) => results::report::json::render(h, &report).map_err(anyhow::Error::from),
+                    Some(h) => {
+                        results::report::json::render(h, &report).map_err(anyhow::Error::from)
+                    }
                     None => serde_json::to_string_pretty(&report).map_err(anyhow::Error::from),
                 };
                 match text {
@@ -417,7 +449,10 @@ fn cmd_check(a: CheckArgs) -> ExitCode {
                     }
                 }
             } else {
-                print!("{}", terminal::render(&report, header.as_ref(), Style::for_stdout()));
+                print!(
+                    "{}",
+                    terminal::render(&report, header.as_ref(), Style::for_stdout())
+                );
             }
             ExitCode::from(report.verdict().exit_code() as u8)
         }
@@ -431,7 +466,9 @@ fn cmd_check(a: CheckArgs) -> ExitCode {
 fn cmd_bench(what: BenchCommand) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let result = match what {
-        BenchCommand::Proxy => proxy::bench::run(&proxy::bench::BenchOptions::default(), &mut out),
+        BenchCommand::Proxy => proxy::bench::run(&proxy::bench::BenchOptions::default(), &mut out)
+            .map(|_| ())
+            .map_err(anyhow::Error::from),
         BenchCommand::Check { events } => bench_check::run(events, &mut out),
     };
     match result {

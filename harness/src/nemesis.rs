@@ -6,15 +6,36 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use checkers::history::{Event, NemesisRecord};
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use workloads::{ClusterView, Effect, NetState, Op, ResolvedOp, Schedule, ScheduledOp};
 
 use crate::cluster::Cluster;
-use crate::recorder::Recorder;
+use crate::recorder::{Moment, Recorder};
 
 /// How long a killed node's stdout may take to drain before `kill` is recorded.
 const KILL_DRAIN: Duration = Duration::from_millis(300);
+
+/// How faults that react to the history behave.
+#[derive(Debug, Clone)]
+pub struct ReactiveConfig {
+    /// The reactive presets asked for.
+    pub presets: Vec<workloads::Preset>,
+    /// How long a reactive pause or cut lasts.
+    pub fault_duration: Duration,
+    /// Quiet time after a reactive fault is undone before the next one.
+    pub settle: Duration,
+    /// Wait before cutting a new leader, so its first heartbeat goes out.
+    pub heartbeat: Duration,
+}
+
+/// An undo (or delayed action) of a reactive fault.
+#[derive(Debug, Clone)]
+enum Pending {
+    Resume(usize),
+    Cut(String, u64),
+    Heal,
+}
 
 /// Applies a schedule to a cluster.
 pub struct Nemesis<'a> {
@@ -33,6 +54,11 @@ pub struct Nemesis<'a> {
     infrastructure: Vec<String>,
     /// Operations that could not be applied, for the report.
     pub skipped: Vec<String>,
+    reactive: Option<(ReactiveConfig, std::sync::mpsc::Receiver<Moment>)>,
+    /// Reactive actions due later.
+    pending_reactive: VecDeque<(Instant, Pending)>,
+    /// No new reactive fault before this.
+    quiet_until: Instant,
 }
 
 impl<'a> Nemesis<'a> {
@@ -41,6 +67,7 @@ impl<'a> Nemesis<'a> {
         schedule: Schedule,
         seed: u64,
         infrastructure: Vec<String>,
+        reactive: Option<ReactiveConfig>,
         rec: &'a Recorder,
         proxy: &'a proxy::Proxy,
         rt: &'a tokio::runtime::Runtime,
@@ -58,11 +85,20 @@ impl<'a> Nemesis<'a> {
             net: NetState::healed(),
             infrastructure,
             skipped: Vec::new(),
+            reactive: reactive
+                .filter(|r| !r.presets.is_empty())
+                .map(|r| (r, rec.tap())),
+            pending_reactive: VecDeque::new(),
+            quiet_until: Instant::now(),
         }
     }
 
     /// When something is due next.
     pub fn next_wakeup(&self) -> Option<Instant> {
+        if self.reactive.is_some() {
+            // Moments arrive on a channel: look at it often.
+            return Some(Instant::now() + Duration::from_millis(2));
+        }
         let op = self.pending.front().map(|e| self.start + e.at);
         let flap = self.flap.front().map(|(t, _)| *t);
         match (op, flap) {
@@ -74,6 +110,7 @@ impl<'a> Nemesis<'a> {
     /// Apply every operation and flap phase that is due.
     pub fn step(&mut self, cluster: &mut Cluster) {
         self.step_timers_only(cluster);
+        self.step_reactive(cluster);
         while let Some(e) = self.pending.front() {
             if self.start + e.at > Instant::now() {
                 break;
@@ -96,6 +133,116 @@ impl<'a> Nemesis<'a> {
                 NetState::healed()
             };
             self.set_network(state);
+        }
+    }
+
+    /// React to votes and new leaders recorded since the last step.
+    fn step_reactive(&mut self, cluster: &mut Cluster) {
+        while let Some(&(when, _)) = self.pending_reactive.front() {
+            if when > Instant::now() {
+                break;
+            }
+            let (_, action) = self.pending_reactive.pop_front().expect("front exists");
+            match action {
+                Pending::Resume(i) => {
+                    self.rec.record(Event::Nemesis(NemesisRecord {
+                        op: "resume".into(),
+                        nodes: vec![cluster.nodes[i].id.clone()],
+                        detail: None,
+                    }));
+                    cluster.resume(i);
+                }
+                Pending::Cut(node, term) => {
+                    // Only if it still leads the term it took office in.
+                    let still = self.rec.leader().as_deref() == Some(node.as_str());
+                    if still && self.net.is_healed() {
+                        let endpoints: Vec<String> = cluster
+                            .ids()
+                            .into_iter()
+                            .chain(self.infrastructure.iter().cloned())
+                            .collect();
+                        let cut = workloads::topology::isolate(&node, &endpoints);
+                        self.rec.record(Event::Nemesis(NemesisRecord {
+                            op: "isolate".into(),
+                            nodes: vec![node.clone()],
+                            detail: Some(
+                                serde_json::json!({"reactive": "cut-new-leader", "term": term}),
+                            ),
+                        }));
+                        self.set_network(NetState {
+                            cut,
+                            degraded: Default::default(),
+                        });
+                        let (cfg, _) = self.reactive.as_ref().expect("reactive");
+                        let heal_at = Instant::now() + cfg.fault_duration;
+                        self.quiet_until = heal_at + cfg.settle;
+                        self.pending_reactive.push_back((heal_at, Pending::Heal));
+                    }
+                }
+                Pending::Heal => {
+                    self.rec.record(Event::Nemesis(NemesisRecord {
+                        op: "heal".into(),
+                        nodes: vec![],
+                        detail: None,
+                    }));
+                    self.set_network(NetState::healed());
+                }
+            }
+        }
+        let Some((cfg, rx)) = &self.reactive else {
+            return;
+        };
+        let cfg = cfg.clone();
+        let moments: Vec<Moment> = rx.try_iter().collect();
+        for m in moments {
+            if Instant::now() < self.quiet_until || !self.pending_reactive.is_empty() {
+                continue;
+            }
+            use workloads::Preset;
+            match m {
+                Moment::VoteGranted { node, term } if cfg.presets.contains(&Preset::KillVoter) => {
+                    let Some(i) = cluster.index_of(&node) else {
+                        continue;
+                    };
+                    // Half the votes, seeded: a campaign is not one kill after another.
+                    if !self.rng.gen_bool(0.5) || !cluster.is_up(i) {
+                        continue;
+                    }
+                    self.rec.record(Event::Nemesis(NemesisRecord {
+                        op: "kill".into(),
+                        nodes: vec![node.clone()],
+                        detail: Some(serde_json::json!({"reactive": "kill-voter", "term": term})),
+                    }));
+                    cluster.kill(i, KILL_DRAIN);
+                    self.restart_dead(cluster, "restart");
+                    self.quiet_until = Instant::now() + cfg.settle;
+                }
+                Moment::TookOffice { node, term } => {
+                    let Some(i) = cluster.index_of(&node) else {
+                        continue;
+                    };
+                    if cfg.presets.contains(&Preset::PauseNewLeader)
+                        && (self.rng.gen_bool(0.5) || !cfg.presets.contains(&Preset::CutNewLeader))
+                    {
+                        self.rec.record(Event::Nemesis(NemesisRecord {
+                            op: "pause".into(),
+                            nodes: vec![node.clone()],
+                            detail: Some(
+                                serde_json::json!({"reactive": "pause-new-leader", "term": term}),
+                            ),
+                        }));
+                        cluster.pause(i);
+                        let resume_at = Instant::now() + cfg.fault_duration;
+                        self.quiet_until = resume_at + cfg.settle;
+                        self.pending_reactive
+                            .push_back((resume_at, Pending::Resume(i)));
+                    } else if cfg.presets.contains(&Preset::CutNewLeader) {
+                        self.pending_reactive
+                            .push_back((Instant::now() + cfg.heartbeat, Pending::Cut(node, term)));
+                    }
+                }
+                _ => {}
+            }
         }
     }
 
@@ -244,6 +391,8 @@ impl<'a> Nemesis<'a> {
     pub fn recover(&mut self, cluster: &mut Cluster) {
         self.pending.clear();
         self.flap.clear();
+        self.pending_reactive.clear();
+        self.reactive = None;
         let paused: BTreeSet<usize> = (0..cluster.nodes.len())
             .filter(|&i| cluster.nodes[i].paused)
             .collect();

@@ -23,6 +23,25 @@ pub struct NodeView {
     pub term: u64,
 }
 
+/// A recorded event the reactive nemesis may react to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Moment {
+    /// `node` granted its vote in `term` to another node.
+    VoteGranted {
+        /// The voter.
+        node: String,
+        /// The election term.
+        term: u64,
+    },
+    /// `node` started claiming leadership in `term`.
+    TookOffice {
+        /// The new leader.
+        node: String,
+        /// Its term.
+        term: u64,
+    },
+}
+
 /// Shared handle to the history being written.
 #[derive(Clone)]
 pub struct Recorder {
@@ -35,6 +54,7 @@ struct Inner {
     nodes: BTreeMap<String, NodeView>,
     ended: bool,
     error: Option<std::io::Error>,
+    tap: Option<std::sync::mpsc::Sender<Moment>>,
 }
 
 impl Recorder {
@@ -50,9 +70,18 @@ impl Recorder {
                 nodes,
                 ended: false,
                 error: None,
+                tap: None,
             })),
             start: Instant::now(),
         }
+    }
+
+    /// Receive every vote granted and every new leadership claim as it is
+    /// recorded (for faults that react to the history).
+    pub fn tap(&self) -> std::sync::mpsc::Receiver<Moment> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).tap = Some(tx);
+        rx
     }
 
     /// Nanoseconds since the run started.
@@ -72,7 +101,32 @@ impl Recorder {
         if g.ended {
             return None;
         }
+        let was_leader = match &event {
+            Event::State(st) => g
+                .nodes
+                .get(&st.node)
+                .is_some_and(|v| v.role == Some(Role::Leader)),
+            _ => false,
+        };
         apply_to_view(&mut g.nodes, &event);
+        if let Some(tap) = &g.tap {
+            let moment = match &event {
+                Event::Vote(v) if v.candidate != v.node => Some(Moment::VoteGranted {
+                    node: v.node.clone(),
+                    term: v.term,
+                }),
+                Event::State(st) if st.role == Role::Leader && !was_leader => {
+                    Some(Moment::TookOffice {
+                        node: st.node.clone(),
+                        term: st.term,
+                    })
+                }
+                _ => None,
+            };
+            if let Some(m) = moment {
+                let _ = tap.send(m);
+            }
+        }
         if matches!(event, Event::End(_)) {
             g.ended = true;
         }

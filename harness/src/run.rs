@@ -18,7 +18,7 @@ use results::writer::HistoryWriter;
 
 use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
 use crate::infra::Infrastructure;
-use crate::nemesis::Nemesis;
+use crate::nemesis::{Nemesis, ReactiveConfig};
 use crate::probe::{NodeProbe, Probers};
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
@@ -380,7 +380,29 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 settle: target.timing.election_timeout[1] * 3,
             };
             let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
-            let mut nemesis = Nemesis::new(schedule, seed, infra.names(), &rec, &proxy, &rt);
+            let mut nemesis = Nemesis::new(
+                schedule,
+                seed,
+                infra.names(),
+                Some(ReactiveConfig {
+                    presets: presets
+                        .iter()
+                        .copied()
+                        .filter(|p| p.is_reactive())
+                        .collect(),
+                    fault_duration: opts
+                        .fault_duration
+                        .unwrap_or(target.timing.election_timeout[1] * 5),
+                    settle: target.timing.election_timeout[1] * 3,
+                    heartbeat: target
+                        .timing
+                        .heartbeat
+                        .unwrap_or(target.timing.election_timeout[0] / 3),
+                }),
+                &rec,
+                &proxy,
+                &rt,
+            );
             let phase_end = Instant::now() + opts.time_limit;
             interrupted = drive(
                 &mut cluster,

@@ -17,9 +17,9 @@ pub enum Preset {
     Kill,
     /// SIGSTOP the same choices of nodes.
     Pause,
-    /// Isolate a random node or split the cluster into majority/minority.
+    /// Split the cluster into majority/minority (the leader anywhere or in the minority).
     Partition,
-    /// Isolate the leader, or split with the leader in the minority.
+    /// Isolate the leader (or a random node) from everyone.
     PartitionLeader,
     /// Two halves joined by one node that sees both.
     Bridge,
@@ -35,11 +35,18 @@ pub enum Preset {
     Flapping,
     /// Every family above.
     Mixed,
+    /// Reactive: SIGKILL a node right after it grants a vote and restart it
+    /// at once (exposes votes that are not made durable).
+    KillVoter,
+    /// Reactive: SIGSTOP a leader right after it takes office.
+    PauseNewLeader,
+    /// Reactive: isolate a leader right after its first heartbeat.
+    CutNewLeader,
 }
 
 impl Preset {
     /// Every preset, in the order they are listed to users.
-    pub const ALL: [Preset; 12] = [
+    pub const ALL: [Preset; 15] = [
         Preset::None,
         Preset::Kill,
         Preset::Pause,
@@ -52,6 +59,9 @@ impl Preset {
         Preset::Slow,
         Preset::Flapping,
         Preset::Mixed,
+        Preset::KillVoter,
+        Preset::PauseNewLeader,
+        Preset::CutNewLeader,
     ];
 
     /// The fault families (presets other than `none` and `mixed`) every
@@ -84,13 +94,26 @@ impl Preset {
             Preset::Slow => "slow",
             Preset::Flapping => "flapping",
             Preset::Mixed => "mixed",
+            Preset::KillVoter => "kill-voter",
+            Preset::PauseNewLeader => "pause-new-leader",
+            Preset::CutNewLeader => "cut-new-leader",
         }
     }
 
-    /// The fault families this preset draws from (`none`: nothing).
+    /// Presets that react to the history as it is recorded instead of
+    /// drawing scheduled faults; the controller applies them (they are not
+    /// part of `mixed`, whose schedule is fixed by the seed alone).
+    pub fn is_reactive(self) -> bool {
+        matches!(
+            self,
+            Preset::KillVoter | Preset::PauseNewLeader | Preset::CutNewLeader
+        )
+    }
+
+    /// The fault families this preset draws from (`none` and reactive presets: nothing).
     pub fn families(self) -> &'static [Preset] {
         match self {
-            Preset::None => &[],
+            Preset::None | Preset::KillVoter | Preset::PauseNewLeader | Preset::CutNewLeader => &[],
             Preset::Mixed => &Preset::FAMILIES,
             family => {
                 let index = Preset::FAMILIES

@@ -297,7 +297,12 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
             }
         }
         // Not families; `families()` never yields them.
-        Preset::None | Preset::Mixed => Op::Heal,
+        // Never dealt: `families()` of these is empty or expands to real families.
+        Preset::None
+        | Preset::Mixed
+        | Preset::KillVoter
+        | Preset::PauseNewLeader
+        | Preset::CutNewLeader => Op::Heal,
     }
 }
 

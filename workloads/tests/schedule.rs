@@ -17,7 +17,12 @@ fn raft_timing() -> Timing {
 
 /// Every single preset, plus a combination.
 fn preset_lists() -> Vec<Vec<Preset>> {
-    let mut lists: Vec<Vec<Preset>> = Preset::ALL.iter().map(|p| vec![*p]).collect();
+    // Reactive presets schedule nothing: the controller applies them.
+    let mut lists: Vec<Vec<Preset>> = Preset::ALL
+        .iter()
+        .filter(|p| !p.is_reactive())
+        .map(|p| vec![*p])
+        .collect();
     lists.push(vec![Preset::Kill, Preset::Partition, Preset::Slow]);
     lists
 }
@@ -406,4 +411,25 @@ fn seed_42_mixed_is_pinned() {
     let actual: Vec<&str> = text.lines().map(str::trim).collect();
     let expected: Vec<&str> = expected.trim().lines().map(str::trim).collect();
     assert_eq!(actual, expected);
+}
+
+#[test]
+fn reactive_presets_schedule_nothing_of_their_own() {
+    for p in Preset::ALL.iter().filter(|p| p.is_reactive()) {
+        let s = Schedule::generate(1, &[*p], &raft_timing(), Duration::from_secs(60));
+        assert!(s.is_empty(), "{p}");
+        assert!(
+            !Preset::Mixed.families().contains(p),
+            "mixed stays seed-only"
+        );
+    }
+    // Combined with a scheduled family, the schedule is that family's.
+    let a = Schedule::generate(
+        1,
+        &[Preset::Kill, Preset::KillVoter],
+        &raft_timing(),
+        Duration::from_secs(60),
+    );
+    let b = Schedule::generate(1, &[Preset::Kill], &raft_timing(), Duration::from_secs(60));
+    assert_eq!(a.entries, b.entries);
 }
