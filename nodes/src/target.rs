@@ -5,6 +5,7 @@
 pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("raft", include_str!("../targets/raft.toml")),
     ("etcd", include_str!("../targets/etcd.toml")),
+    ("redis-lease", include_str!("../targets/redis-lease.toml")),
 ];
 
 /// The TOML of a built-in target by name.
