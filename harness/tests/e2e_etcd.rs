@@ -12,16 +12,32 @@ use common::*;
 #[test]
 fn etcd_under_kill_pause_and_partition_is_judged_from_probes() {
     assert!(
-        std::process::Command::new("etcd").arg("--version").output().is_ok(),
+        std::process::Command::new("etcd")
+            .arg("--version")
+            .output()
+            .is_ok(),
         "etcd is not installed: apt-get install etcd-server (bash .ci/run does)"
     );
     let store = tempfile::tempdir().unwrap();
     let out = run_in(
         store.path(),
         &[
-            "--target", "etcd", "--nodes", "3", "--seed", "4", "--time-limit", "14s",
-            "--nemesis", "kill,pause,partition", "--nemesis-interval", "3s", "--fault-duration", "1500ms",
-            "--recovery", "4s",
+            "--target",
+            "etcd",
+            "--nodes",
+            "3",
+            "--seed",
+            "4",
+            "--time-limit",
+            "14s",
+            "--nemesis",
+            "kill,pause,partition",
+            "--nemesis-interval",
+            "3s",
+            "--fault-duration",
+            "1500ms",
+            "--recovery",
+            "4s",
         ],
     );
     let dir = latest(store.path());
@@ -49,12 +65,18 @@ fn etcd_under_kill_pause_and_partition_is_judged_from_probes() {
         })
         .collect();
     assert!(!leaders.is_empty(), "etcd elected a leader");
-    assert!(leaders.iter().all(|s| s.src == Source::Probe && s.leader.as_deref() == Some(s.node.as_str())));
+    assert!(leaders
+        .iter()
+        .all(|s| s.src == Source::Probe && s.leader.as_deref() == Some(s.node.as_str())));
     // Safety holds for etcd; the run is judged (not failed).
     let results = results_json(&dir);
     assert_eq!(verdict_of(&results, "term-uniqueness"), "valid");
     assert_eq!(verdict_of(&results, "leader-agreement"), "valid");
-    assert!(out.status.code().is_some_and(|c| c <= 2), "{:?}", out.status);
+    assert!(
+        out.status.code().is_some_and(|c| c <= 2),
+        "{:?}",
+        out.status
+    );
     // No etcd process of this run is left behind.
     let left = wait_no_processes(&dir.display().to_string(), Duration::from_secs(3));
     assert!(left.is_empty(), "etcd members left behind: {left:?}");
