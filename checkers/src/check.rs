@@ -18,16 +18,18 @@ use crate::history::{
 };
 use crate::model::{HistoryModel, NodeSet};
 use crate::reader::ReadError;
+use crate::stale_leader::{self, Contact, StaleLeaderTally};
 use crate::verdict::{CheckResult, Election, Evidence, Report, Verdict};
 
 /// Names of every checker, in report order (contract 4).
-pub const CHECKER_NAMES: [&str; 9] = [
+pub const CHECKER_NAMES: [&str; CHECKER_COUNT] = [
     "term-uniqueness",
     "term-monotonic",
     "election-gap",
     "stability",
     "lease-overlap",
     "leader-agreement",
+    "stale-leader",
     "vote-once",
     "vote-up-to-date",
     "crashes",
@@ -48,9 +50,12 @@ const ELECTION_GAP: usize = 2;
 const STABILITY: usize = 3;
 const LEASE_OVERLAP: usize = 4;
 const LEADER_AGREEMENT: usize = 5;
-const VOTE_ONCE: usize = 6;
-const VOTE_UP_TO_DATE: usize = 7;
-const CRASHES: usize = 8;
+const STALE_LEADER: usize = 6;
+const VOTE_ONCE: usize = 7;
+const VOTE_UP_TO_DATE: usize = 8;
+const CRASHES: usize = 9;
+/// Number of checkers.
+const CHECKER_COUNT: usize = 10;
 
 /// Evidence kept per checker: enough to act on, bounded so memory is too.
 const MAX_EVIDENCE: usize = 20;
@@ -68,14 +73,17 @@ pub struct CheckOptions {
     /// Run only these checkers (names from [`CHECKER_NAMES`]); `None` runs all.
     /// Unknown names are reported as a warning and ignored.
     pub only: Option<Vec<String>>,
+    /// How long a leader may keep leading while it can hear a higher term;
+    /// `None` derives it from the header's timing (`stale-leader`).
+    pub stale_leader_bound: Option<Duration>,
 }
 
 impl CheckOptions {
     /// Only the safety checkers: what a quick bug hunt or the bench needs.
     pub fn safety_only() -> Self {
         Self {
-            gap_bound: None,
             only: Some(SAFETY_CHECKERS.iter().map(|s| s.to_string()).collect()),
+            ..Self::default()
         }
     }
 }
@@ -156,6 +164,22 @@ struct NodeView {
     votes: HashMap<u64, (u32, u64, Nanos)>,
     /// When the current pause began.
     paused_at: Option<Nanos>,
+    /// `seq` of the state that started the current live claim.
+    live_claim_seq: u64,
+    /// Latest reported term of the current incarnation, with the `seq` of
+    /// the first state in that term (stale-leader).
+    reported: Option<(u64, u64)>,
+}
+
+impl NodeView {
+    /// What stale-leader pairs depend on: live claim (term, start) and reported term.
+    fn stale_leader_inputs(&self) -> (Option<(u64, u64)>, Option<u64>) {
+        let claim = self
+            .belief
+            .filter(|_| self.live_claim)
+            .map(|c| (c.term, self.live_claim_seq));
+        (claim, self.reported.map(|r| r.0))
+    }
 }
 
 /// Compact tenure record; becomes an [`Election`] at the end.
@@ -373,6 +397,8 @@ struct Run {
     tolerance_ns: u64,
     // elections
     tenures: Vec<Tenure>,
+    // stale-leader (`None` when not selected)
+    stale: Option<StaleLeaderTally>,
 }
 
 /// The streaming checker: [`push`](Checker::push) every record in order,
@@ -380,7 +406,7 @@ struct Run {
 /// elections and open intervals, not with the number of events.
 pub struct Checker {
     opts: CheckOptions,
-    enabled: [bool; 9],
+    enabled: [bool; CHECKER_COUNT],
     run: Option<Box<Run>>,
     no_header: bool,
     events: u64,
@@ -390,10 +416,10 @@ pub struct Checker {
 impl Checker {
     /// A checker for one history.
     pub fn new(opts: CheckOptions) -> Self {
-        let mut enabled = [true; 9];
+        let mut enabled = [true; CHECKER_COUNT];
         let mut warnings = Vec::new();
         if let Some(only) = &opts.only {
-            enabled = [false; 9];
+            enabled = [false; CHECKER_COUNT];
             for name in only {
                 match CHECKER_NAMES.iter().position(|n| n == name) {
                     Some(i) => enabled[i] = true,
@@ -436,7 +462,15 @@ impl Checker {
                     let liveness_on = self.enabled[ELECTION_GAP]
                         || self.enabled[STABILITY]
                         || self.enabled[LEASE_OVERLAP];
-                    self.run = Some(Box::new(Run::new(h, &self.opts, liveness_on, seq, t)));
+                    let stale_leader_on = self.enabled[STALE_LEADER];
+                    self.run = Some(Box::new(Run::new(
+                        h,
+                        &self.opts,
+                        liveness_on,
+                        stale_leader_on,
+                        seq,
+                        t,
+                    )));
                 }
                 _ => self.no_header = true,
             },
@@ -501,8 +535,18 @@ fn is_kill_op(op: &str) -> bool {
 }
 
 impl Run {
-    fn new(h: &RunHeader, opts: &CheckOptions, liveness_on: bool, seq: u64, t: Nanos) -> Self {
+    fn new(
+        h: &RunHeader,
+        opts: &CheckOptions,
+        liveness_on: bool,
+        stale_leader_on: bool,
+        seq: u64,
+        t: Nanos,
+    ) -> Self {
         let model = HistoryModel::new(h);
+        let stale = stale_leader_on.then(|| {
+            StaleLeaderTally::new(model.n, stale_leader::bound_ns(h, opts.stale_leader_bound))
+        });
         let names = model.names.clone();
         let views = vec![NodeView::default(); names.len()];
         let gap_bound_ns = match opts.gap_bound {
@@ -572,6 +616,7 @@ impl Run {
             belief_overlap: OverlapTally::default(),
             tolerance_ns,
             tenures: vec![],
+            stale,
         }
     }
 
@@ -672,6 +717,7 @@ impl Run {
                 self.stop = None;
                 self.model.apply_net(net);
                 self.recompute(seq, t, true);
+                self.update_stale_leader(seq, t, None, true);
             }
             Ev::Nemesis(n) => self.on_nemesis(seq, t, n),
             Ev::End { interrupted } => {
@@ -768,6 +814,7 @@ impl Run {
                 self.end_claims(i, t, "exited");
                 let v = &mut self.views[i];
                 v.paused_at = None;
+                v.reported = None;
                 if !self.header.persistent_term {
                     v.term = 0;
                     v.votes.clear();
@@ -811,6 +858,8 @@ impl Run {
         }
         self.model.invalidate();
         self.recompute(seq, t, true);
+        // A service's life changes every pair under via-infrastructure.
+        self.update_stale_leader(seq, t, is_node.then_some(i), true);
     }
 
     /// Death or restart: every claim of `i` ends, and its tenure with it.
@@ -917,7 +966,11 @@ impl Run {
             }
         }
         let bit = 1u128 << i;
+        let stale_inputs_before = self.views[i].stale_leader_inputs();
         self.views[i].term = term;
+        if self.views[i].reported.map(|r| r.0) != Some(term) {
+            self.views[i].reported = Some((term, seq));
+        }
         if role == Role::Leader {
             let same = matches!(self.views[i].belief, Some(c) if c.term == term);
             if !same {
@@ -945,6 +998,9 @@ impl Run {
             }
             self.belief_set |= bit;
             if !life.paused {
+                if !same || !self.views[i].live_claim {
+                    self.views[i].live_claim_seq = seq;
+                }
                 self.views[i].live_claim = true;
                 self.live_claim_set |= bit;
             }
@@ -956,6 +1012,10 @@ impl Run {
             self.close_tenure(i, t, "stepped down");
         }
         self.recompute(seq, t, false);
+        // Repeated observations change nothing a pair depends on.
+        if self.views[i].stale_leader_inputs() != stale_inputs_before {
+            self.update_stale_leader(seq, t, Some(i), false);
+        }
     }
 
     /// Term-uniqueness: keep one claimant per term; compare a new claimant
@@ -1176,6 +1236,62 @@ impl Run {
         }
     }
 
+    /// Stale-leader: re-evaluate the pairs `node` takes part in (every pair
+    /// when `None`) after the event `seq` at `t`.
+    fn update_stale_leader(&mut self, seq: u64, t: Nanos, node: Option<usize>, lifecycle: bool) {
+        let Some(mut stale) = self.stale.take() else {
+            return;
+        };
+        let n = self.model.n;
+        match node {
+            Some(i) if i < n => {
+                for j in (0..n).filter(|&j| j != i) {
+                    stale.observe(i, j, self.stale_contact(i, j), t, seq, lifecycle);
+                    stale.observe(j, i, self.stale_contact(j, i), t, seq, lifecycle);
+                }
+            }
+            Some(_) => {}
+            None => {
+                for l in 0..n {
+                    for m in (0..n).filter(|&m| m != l) {
+                        stale.observe(l, m, self.stale_contact(l, m), t, seq, lifecycle);
+                    }
+                }
+            }
+        }
+        self.stale = Some(stale);
+    }
+
+    /// Is `leader` exposed to `peer` now: a live claim in a term below the
+    /// live peer's reported term, with both able to hear each other (links
+    /// both ways; via infrastructure: both reach the live services)?
+    fn stale_contact(&self, leader: usize, peer: usize) -> Option<Contact> {
+        let l = &self.views[leader];
+        if !l.live_claim {
+            return None;
+        }
+        let claim = l.belief?;
+        let (peer_term, peer_seq) = self.views[peer].reported?;
+        if peer_term <= claim.term
+            || !self.model.life[leader].live()
+            || !self.model.life[peer].live()
+        {
+            return None;
+        }
+        let hear = match self.model.liveness {
+            Liveness::PeerQuorum => self.model.connected(leader, peer),
+            Liveness::ViaInfrastructure => {
+                self.model.in_quorum_among(leader, !0) && self.model.in_quorum_among(peer, !0)
+            }
+        };
+        hear.then_some(Contact {
+            claim_term: claim.term,
+            claim_seq: l.live_claim_seq,
+            peer_term,
+            peer_seq,
+        })
+    }
+
     /// Re-derive the healthy quorum, the effective leader and the claim sets
     /// after a change at `t`; open/close gaps, judge elections, overlaps.
     fn recompute(&mut self, seq: u64, t: Nanos, lifecycle: bool) {
@@ -1300,7 +1416,7 @@ impl Run {
 
     fn finish(
         mut self: Box<Self>,
-        enabled: [bool; 9],
+        enabled: [bool; CHECKER_COUNT],
         events: u64,
         mut warnings: Vec<String>,
     ) -> Report {
@@ -1309,6 +1425,9 @@ impl Run {
         let tol = self.tolerance_ns;
         self.live_overlap.update(end_t, 0, &self.views, tol);
         self.belief_overlap.update(end_t, 0, &self.views, u64::MAX);
+        if let Some(stale) = &mut self.stale {
+            stale.close_all(end_t);
+        }
         warnings.append(&mut self.history_warnings);
         if self.t_went_back {
             warnings.push("`t` decreased along `seq` somewhere; times were clamped".into());
@@ -1346,6 +1465,10 @@ impl Run {
                 STABILITY => self.result_stability(),
                 LEASE_OVERLAP => self.result_lease_overlap(),
                 LEADER_AGREEMENT => self.result_leader_agreement(),
+                STALE_LEADER => match &self.stale {
+                    Some(stale) => stale.result(&|i| self.node_name(i)),
+                    None => unreachable!("stale-leader is tracked when selected"),
+                },
                 VOTE_ONCE => self.result_vote_once(),
                 VOTE_UP_TO_DATE => self.result_vote_up_to_date(),
                 CRASHES => self.result_crashes(),

@@ -12,6 +12,7 @@ mod fast;
 pub mod history;
 pub mod model;
 pub mod reader;
+mod stale_leader;
 pub mod synth;
 pub mod verdict;
 

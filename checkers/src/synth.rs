@@ -441,6 +441,9 @@ impl SynthHistory {
                 self.nemesis("heal", &[]);
                 self.nodes[v].isolated = false;
                 self.net();
+                // The old leader hears the higher term within a heartbeat
+                // (50 ms) and steps down: a prompt, not instant, reaction.
+                self.tick(1, 50);
                 self.follow(v);
             }
         }
