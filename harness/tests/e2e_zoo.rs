@@ -170,3 +170,68 @@ fn redis_lease_no_pause_check_leads_on_after_a_pause_past_its_lease() {
     assert_eq!(code, Some(1));
     overlap_evidence_nodes(overlap, &dir);
 }
+
+#[test]
+fn bully_elects_a_second_coordinator_across_a_partition() {
+    // Seed 1 puts the coordinator (n3, the highest node) alone on the
+    // minority side at about 2.2 s for 1.5 s: n1 and n2 elect n2 in a newer
+    // term while n3 still coordinates its own side.
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let (code, dir) = zoo_run(
+        &store,
+        "bully",
+        &[
+            "--seed",
+            "1",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+            "--fault-duration",
+            "1500ms",
+            "--time-limit",
+            "5500ms",
+            "--recovery",
+            "2s",
+        ],
+    );
+    let results = results_json(&dir);
+    let overlap = result_of(&results, "lease-overlap");
+    let longest = overlap["details"]["live_longest_ms"].as_f64().unwrap();
+    assert!(
+        longest > 500.0,
+        "two coordinators at once for most of the partition, got {longest} ms: {overlap}"
+    );
+    // The bully target promises no exclusivity, so the overlap is reported
+    // with its evidence rather than judged a violation.
+    assert_eq!(overlap["verdict"], "valid");
+    assert_eq!(code, Some(0), "{}", results["report"]);
+    let nodes = overlap_evidence_nodes(overlap, &dir);
+    // The two coordinators claimed different terms.
+    let records = history(&dir);
+    let seqs: Vec<u64> = overlap["evidence"][0]["seqs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    let terms: std::collections::BTreeSet<u64> = records
+        .iter()
+        .filter(|r| seqs.contains(&r.seq))
+        .filter_map(|r| match &r.event {
+            Event::State(s) => Some(s.term),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(terms.len(), 2, "{nodes:?} led different terms: {terms:?}");
+    // Healing makes the bully take over again: an unnecessary election.
+    let stability = result_of(&results, "stability");
+    assert!(
+        stability["details"]["unnecessary"].as_u64().unwrap() >= 1,
+        "{stability}"
+    );
+    for checker in ["term-uniqueness", "term-monotonic", "leader-agreement"] {
+        assert_eq!(verdict_of(&results, checker), "valid", "{checker}");
+    }
+}

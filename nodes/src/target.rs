@@ -6,6 +6,7 @@ pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("raft", include_str!("../targets/raft.toml")),
     ("etcd", include_str!("../targets/etcd.toml")),
     ("redis-lease", include_str!("../targets/redis-lease.toml")),
+    ("bully", include_str!("../targets/bully.toml")),
 ];
 
 /// The TOML of a built-in target by name.
