@@ -5,9 +5,11 @@
 //!
 //! The rules:
 //! - A lease is believed alive until `start of its last successful grant or
-//!   keep-alive + TTL`. etcd handled that request no earlier than it was
-//!   started, so etcd's own expiry is never earlier: a client that steps down
-//!   at this local deadline never overlaps the next leader in real time.
+//!   keep-alive + TTL - safety margin`. etcd handled that request no earlier
+//!   than it was started, so etcd's own expiry is never earlier: a client
+//!   that steps down at this local deadline never overlaps the next leader in
+//!   real time. The margin covers the time the step-down itself takes to be
+//!   printed (scheduling delays); without it the two can be a few ms apart.
 //! - The client campaigns with its lease; when the campaign returns (and the
 //!   lease is still believed alive) it leads with term = its key's
 //!   `create_revision`, a fencing token.
@@ -93,6 +95,8 @@ pub struct ElectConfig {
     pub observe_interval: Duration,
     /// Wait before retrying a failed grant or campaign, or a keep-alive.
     pub retry_interval: Duration,
+    /// Step down this long before the lease could expire in etcd.
+    pub safety_margin: Duration,
     /// The seeded bug, if any.
     pub bug: Option<Bug>,
 }
@@ -278,7 +282,7 @@ impl ElectionClient {
                 let ttl = granted_ttl.min(self.config.ttl);
                 self.lease = LeaseSlot::Held(Lease {
                     id,
-                    deadline: sent + ttl,
+                    deadline: (sent + ttl).saturating_sub(self.config.safety_margin),
                     keep_alive_sent: None,
                     next_keep_alive: sent + ttl / 3,
                 });
@@ -309,6 +313,7 @@ impl ElectionClient {
     ) -> Vec<Output> {
         let mut out = Vec::new();
         let config_ttl = self.config.ttl;
+        let margin = self.config.safety_margin;
         let retry = self.config.retry_interval;
         let LeaseSlot::Held(lease) = &mut self.lease else {
             return self.tick(now);
@@ -320,7 +325,7 @@ impl ElectionClient {
         match outcome {
             KeepAliveOutcome::Alive(ttl) => {
                 let ttl = ttl.min(config_ttl);
-                lease.deadline = lease.deadline.max(sent + ttl);
+                lease.deadline = lease.deadline.max((sent + ttl).saturating_sub(margin));
                 lease.next_keep_alive = sent + ttl / 3;
             }
             KeepAliveOutcome::Failed => lease.next_keep_alive = now + retry.min(config_ttl / 3),
@@ -469,6 +474,7 @@ mod tests {
             ttl: TTL,
             observe_interval: ms(50),
             retry_interval: ms(100),
+            safety_margin: Duration::ZERO,
             bug,
         }
     }
@@ -552,6 +558,30 @@ mod tests {
         // A new lease, a new campaign.
         let out = client.on_granted(ms(2010), Some((8, TTL)));
         assert_eq!(out, vec![Output::Campaign { lease: 8 }]);
+    }
+
+    #[test]
+    fn the_safety_margin_brings_the_step_down_forward() {
+        let mut client = ElectionClient::new(
+            ElectConfig {
+                safety_margin: ms(100),
+                ..config(None)
+            },
+            0,
+            ms(0),
+        );
+        let _ = client.tick(ms(0));
+        let _ = client.on_granted(ms(5), Some((7, TTL)));
+        let _ = client.on_campaign(ms(10), 7, Some(3));
+        assert_eq!(client.leading(), Some(3));
+        assert!(client
+            .tick(ms(1899))
+            .iter()
+            .all(|o| !matches!(o, Output::State { .. })));
+        assert_eq!(
+            states(&client.tick(ms(1900))),
+            vec![(Role::Follower, 3, None)]
+        );
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct EtcdElectArgs {
     /// minimum (2 s with default timing).
     #[arg(long, default_value = "2s")]
     pub ttl: WholeSeconds,
+    /// A leader steps down this many ms before its lease could expire in etcd.
+    #[arg(long, default_value_t = 100)]
+    pub safety_margin: u64,
     /// How often a non-leader asks who leads, in ms.
     #[arg(long, default_value_t = 50)]
     pub observe_interval: u64,
@@ -96,6 +99,7 @@ impl EtcdElectArgs {
                 ttl,
                 observe_interval: Duration::from_millis(self.observe_interval),
                 retry_interval: Duration::from_millis(100),
+                safety_margin: Duration::from_millis(self.safety_margin).min(ttl / 2),
                 bug: self.bug,
             },
             etcd: self.etcd.clone(),
