@@ -116,8 +116,7 @@ fn etcd_elect_killed_leader_is_replaced_and_safety_holds() {
     // a higher term (its key's create_revision) once etcd expired the lease.
     let leader_before = states
         .iter()
-        .filter(|s| s.0 < kill.0 && s.2 == Role::Leader)
-        .last()
+        .rfind(|s| s.0 < kill.0 && s.2 == Role::Leader)
         .expect("a leader before the kill")
         .clone();
     assert_eq!(
@@ -177,8 +176,7 @@ fn etcd_elect_leader_paused_past_its_ttl_overlaps_in_belief_only() {
     let states = states(&records);
     let paused_leader = states
         .iter()
-        .filter(|s| s.0 < pause.0 && s.2 == Role::Leader)
-        .last()
+        .rfind(|s| s.0 < pause.0 && s.2 == Role::Leader)
         .expect("a leader before the pause")
         .clone();
     assert_eq!(
