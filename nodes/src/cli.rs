@@ -23,6 +23,14 @@ use crate::raft::{run_node, BoundListener, Bug, RaftConfig, ShellConfig, Transpo
 pub enum NodeCommand {
     /// A Raft election node (terms, votes, heartbeats, a minimal log).
     Raft(RaftArgs),
+    /// A leader election through a Redis lease with a fencing token.
+    Lease(crate::lease::LeaseArgs),
+    /// The bully algorithm with terms, over UDP (no quorum: split brain
+    /// under partitions is expected).
+    Bully(crate::bully::BullyArgs),
+    /// An etcd election client: campaigns on an election over etcd's v3 API
+    /// with a lease; its term is its key's create revision.
+    EtcdElect(crate::etcd_elect::EtcdElectArgs),
 }
 
 /// Flags of `splitbrain node raft`.
@@ -194,6 +202,9 @@ pub fn seed_from_id(id: &str) -> u64 {
 pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
     match cmd {
         NodeCommand::Raft(args) => run_raft(&args),
+        NodeCommand::Lease(args) => crate::lease::run_lease(&args),
+        NodeCommand::Bully(args) => crate::bully::run_bully(&args),
+        NodeCommand::EtcdElect(args) => crate::etcd_elect::run(&args),
     }
 }
 
@@ -230,6 +241,7 @@ mod tests {
         let argv = ["node", "raft"].iter().chain(args);
         TestCli::try_parse_from(argv).map(|cli| match cli.node {
             NodeCommand::Raft(args) => args,
+            other => panic!("expected raft arguments, got {other:?}"),
         })
     }
 

@@ -7,6 +7,7 @@ pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("etcd", include_str!("../targets/etcd.toml")),
     ("redis-lease", include_str!("../targets/redis-lease.toml")),
     ("bully", include_str!("../targets/bully.toml")),
+    ("etcd-elect", include_str!("../targets/etcd-elect.toml")),
 ];
 
 /// The TOML of a built-in target by name.
