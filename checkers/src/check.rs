@@ -345,6 +345,10 @@ struct Run {
     stale_lines: u64,
     garbage: u64,
     history_warnings: Vec<String>,
+    /// `seq` of a `bypass` warning: node traffic avoided the proxy.
+    bypass_seq: Option<u64>,
+    /// Some `net` event cut or degraded a link.
+    had_network_fault: bool,
     // Faults.
     fault_kinds: Vec<String>,
     last_fault: (usize, u64),
@@ -569,6 +573,8 @@ impl Run {
             stale_lines: 0,
             garbage: 0,
             history_warnings: vec![],
+            bypass_seq: None,
+            had_network_fault: false,
             fault_kinds: vec!["start".to_string()],
             last_fault: (0, seq),
             pending_kills: 0,
@@ -714,6 +720,7 @@ impl Run {
                 stderr_tail,
             } => self.on_process(seq, t, node, event, pid, expected, status, stderr_tail),
             Ev::Net(net) => {
+                self.had_network_fault |= !net.cut.is_empty() || !net.degraded.is_empty();
                 self.stop = None;
                 self.model.apply_net(net);
                 self.recompute(seq, t, true);
@@ -725,7 +732,10 @@ impl Run {
                 self.interrupted = interrupted;
             }
             Ev::Garbage => self.garbage += 1,
-            Ev::Warning(m) => {
+            Ev::Warning(kind, m) => {
+                if kind == "bypass" {
+                    self.bypass_seq.get_or_insert(seq);
+                }
                 if self.history_warnings.len() < MAX_EVIDENCE {
                     self.history_warnings.push(format!("seq {seq}: {m}"));
                 }
@@ -1475,7 +1485,7 @@ impl Run {
                 _ => unreachable!(),
             };
             debug_assert_eq!(r.checker, *name);
-            results.push(r);
+            results.push(self.distrust_if_bypassed(k, r));
         }
         let elections = self
             .tenures
@@ -1495,6 +1505,30 @@ impl Run {
             warnings,
             events,
         }
+    }
+
+    /// Verdicts that depend on which links were down mean nothing when node
+    /// traffic bypassed the proxy during a run with network faults: the
+    /// recorded cuts may never have happened. Safety verdicts stand.
+    fn distrust_if_bypassed(&self, k: usize, mut r: CheckResult) -> CheckResult {
+        let (Some(seq), true) = (self.bypass_seq, self.had_network_fault) else {
+            return r;
+        };
+        if !matches!(k, ELECTION_GAP | STABILITY | STALE_LEADER) {
+            return r;
+        }
+        r.verdict = Verdict::Unknown;
+        r.figure = format!("{} (unreliable: proxy bypassed)", r.figure);
+        r.evidence.insert(
+            0,
+            Evidence {
+                seqs: vec![seq],
+                window: [0, 0],
+                nodes: vec![],
+                message: "node-to-node traffic bypassed the proxy, so the recorded network faults may not have taken effect".into(),
+            },
+        );
+        r
     }
 
     fn result_term_uniqueness(&self) -> CheckResult {

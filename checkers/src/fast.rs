@@ -176,7 +176,8 @@ pub(crate) enum Ev<'a> {
     Nemesis(&'a NemesisRecord),
     Net(&'a NetRecord),
     Garbage,
-    Warning(&'a str),
+    /// `(kind, message)` of a `warning` record.
+    Warning(&'a str, &'a str),
     End {
         interrupted: bool,
     },
@@ -214,7 +215,7 @@ impl Record {
             Event::Nemesis(n) => Ev::Nemesis(n),
             Event::Net(n) => Ev::Net(n),
             Event::Garbage(_) => Ev::Garbage,
-            Event::Warning(w) => Ev::Warning(&w.message),
+            Event::Warning(w) => Ev::Warning(&w.kind, &w.message),
             Event::End(e) => Ev::End {
                 interrupted: e.interrupted,
             },
