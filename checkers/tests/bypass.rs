@@ -63,7 +63,7 @@ fn verdict(r: &checkers::Report, name: &str) -> Verdict {
 
 #[test]
 fn bypass_with_network_faults_makes_gap_verdicts_unknown_not_safety() {
-    let r = check(&history(true, true), &CheckOptions::default());
+    let r = check(history(true, true), &CheckOptions::default());
     assert_eq!(verdict(&r, "election-gap"), Verdict::Unknown);
     assert_eq!(verdict(&r, "stability"), Verdict::Unknown);
     assert_eq!(verdict(&r, "term-uniqueness"), Verdict::Valid);
@@ -77,7 +77,7 @@ fn bypass_with_network_faults_makes_gap_verdicts_unknown_not_safety() {
 #[test]
 fn bypass_without_network_faults_or_no_bypass_changes_nothing() {
     for (cut, bypass) in [(false, true), (true, false)] {
-        let r = check(&history(cut, bypass), &CheckOptions::default());
+        let r = check(history(cut, bypass), &CheckOptions::default());
         assert_eq!(
             verdict(&r, "election-gap"),
             Verdict::Valid,

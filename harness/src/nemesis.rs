@@ -76,7 +76,7 @@ impl<'a> Nemesis<'a> {
             pending: schedule.entries.into(),
             start: Instant::now(),
             // A stream separate from the schedule's: resolution choices.
-            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x6e65_6d65_7369_73),
+            rng: ChaCha8Rng::seed_from_u64(seed ^ 0x006e_656d_6573_6973),
             rec,
             proxy,
             rt,

@@ -504,16 +504,13 @@ fn start_all(
         .map(|p| crate::probe::agent(p.timeout));
     let mut last_probe_error: Vec<Option<String>> = vec![None; cluster.nodes.len()];
     let n = cluster.nodes.len();
-    let mut ready = vec![false; n];
     for i in 0..n {
         let pid = cluster
             .start(i)
             .with_context(|| format!("starting node {}", cluster.nodes[i].id))?;
         let _ = proxy.set_owner(&cluster.nodes[i].id, pid as i32);
-        if target.node.ready == Readiness::None {
-            ready[i] = true;
-        }
     }
+    let mut ready = vec![target.node.ready == Readiness::None; n];
     let deadline = Instant::now() + target.node.ready_timeout;
     while ready.iter().any(|r| !r) {
         if target.node.ready == Readiness::Port {

@@ -12,5 +12,8 @@ pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
 
 /// The TOML of a built-in target by name.
 pub fn builtin(name: &str) -> Option<&'static str> {
-    BUILTIN_TARGETS.iter().find(|(n, _)| *n == name).map(|(_, text)| *text)
+    BUILTIN_TARGETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, text)| *text)
 }
