@@ -433,3 +433,33 @@ fn reactive_presets_schedule_nothing_of_their_own() {
     let b = Schedule::generate(1, &[Preset::Kill], &raft_timing(), Duration::from_secs(60));
     assert_eq!(a.entries, b.entries);
 }
+
+#[test]
+fn a_sixty_second_mixed_run_of_the_raft_target_injects_every_kind() {
+    // The harness passes the raft target's timing with a settle of 3 × the
+    // maximum election timeout: the `run --nemesis mixed --time-limit 60s` case.
+    let kinds = [
+        "kill",
+        "pause",
+        "partition",
+        "isolate",
+        "bridge",
+        "ring",
+        "one-way",
+        "lossy",
+        "slow",
+        "flap",
+    ];
+    for seed in 0..50 {
+        let s = Schedule::generate(
+            seed,
+            &[Preset::Mixed],
+            &raft_timing(),
+            Duration::from_secs(60),
+        );
+        let seen: std::collections::BTreeSet<&str> = s.faults().map(|e| e.op.kind()).collect();
+        for k in kinds {
+            assert!(seen.contains(k), "seed {seed}: no {k} in 60 s: {seen:?}");
+        }
+    }
+}
