@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context};
-use checkers::history::{EndRecord, Event, RunHeader, Source, WarningRecord, FORMAT_VERSION};
+use checkers::history::{EndRecord, Event, RunHeader, WarningRecord, FORMAT_VERSION};
 use checkers::{Report, Verdict};
 use results::store::RunDir;
 use results::writer::HistoryWriter;
@@ -155,10 +155,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         persistent_term: target.promises.persistent_term,
         exclusive: target.promises.exclusive,
         liveness: target.promises.liveness,
-        observation: match target.observe {
-            Observe::Stdout => Source::Stdout,
-            Observe::Probe => Source::Probe,
-        },
+        observation: target.observe,
         probe_interval_ms: target.probe.as_ref().map(|p| p.interval.as_millis() as u64),
         overlap_tolerance_ms: match (target.promises.overlap_tolerance, &target.probe) {
             (Some(d), _) => d.as_secs_f64() * 1e3,

@@ -53,16 +53,9 @@ pub enum Transport {
     Tcp,
 }
 
-/// How the controller learns each node's role and term.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Observe {
-    /// Node protocol lines on stdout.
-    #[default]
-    Stdout,
-    /// Polling each node (HTTP or a command): `[probe]`.
-    Probe,
-}
+/// How the controller learns each node's role and term (`stdout`, or `probe`
+/// with a `[probe]` table): the same values the history records as `src`.
+pub use checkers::history::Source as Observe;
 
 /// How peers' addresses are laid out in the proxy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
