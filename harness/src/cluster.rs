@@ -189,7 +189,9 @@ impl Cluster {
     }
 
     /// SIGKILL node `i`'s group; its remaining stdout is drained (up to
-    /// `drain`) before `kill` is recorded, stamped at the signal.
+    /// `drain`) before `kill` is recorded, stamped at the signal. Returns once
+    /// the process is reaped (bounded by `drain` again), so `is_up` is false
+    /// for a node killed a moment ago and it can be restarted at once.
     pub fn kill(&mut self, i: usize, drain: Duration) -> Option<u32> {
         let slot = &mut self.nodes[i];
         let inc = slot.current.as_ref()?;
@@ -216,6 +218,11 @@ impl Cluster {
                 stderr_tail: None,
             }),
         );
+        // The waiter thread reaps it asynchronously; wait for that.
+        let reaped_by = std::time::Instant::now() + drain;
+        while !inc.exited.load(Ordering::SeqCst) && std::time::Instant::now() < reaped_by {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         Some(inc.pid)
     }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use checkers::history::{Event, Role};
+use checkers::history::{Event, ProcessEvent, Role};
 use common::*;
 
 /// `(t of the reactive nemesis op, t of the latest trigger before it)` pairs.
@@ -72,6 +72,31 @@ fn kill_voter_kills_right_after_a_vote_and_pause_new_leader_right_after_election
         !votes.is_empty() || !pauses.is_empty(),
         "some reactive fault fired"
     );
+    // A killed voter is restarted at once: its forgotten state must meet the
+    // same term again.
+    for (i, r) in records.iter().enumerate() {
+        let Event::Nemesis(n) = &r.event else {
+            continue;
+        };
+        if n.detail
+            .as_ref()
+            .and_then(|d| d.get("reactive"))
+            .and_then(|v| v.as_str())
+            != Some("kill-voter")
+        {
+            continue;
+        }
+        let restart = records[i..]
+            .iter()
+            .find(|p| matches!(&p.event, Event::Process(pr) if pr.node == n.nodes[0] && pr.event == ProcessEvent::Start))
+            .expect("the killed voter is restarted");
+        let ms = (restart.t - r.t) as f64 / 1e6;
+        assert!(
+            ms < 200.0,
+            "voter {} restarted {ms} ms after its kill",
+            n.nodes[0]
+        );
+    }
     for (reaction, trigger) in votes.iter().chain(&pauses) {
         let ms = (reaction - trigger) as f64 / 1e6;
         assert!(ms < 50.0, "reaction {ms} ms after its trigger");
