@@ -3,7 +3,7 @@
 use std::io::BufReader;
 use std::path::Path;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use checkers::history::{Event, RunHeader};
 use checkers::reader::HistoryReader;
 use checkers::{CheckOptions, Report};
@@ -18,23 +18,9 @@ pub fn check_file(path: &Path, opts: &CheckOptions) -> anyhow::Result<Report> {
             path.display()
         )
     })?;
-    let mut reader = HistoryReader::new(BufReader::with_capacity(1 << 20, file));
-    let mut error = None;
-    let mut report = {
-        let records = std::iter::from_fn(|| match reader.next()? {
-            Ok(r) => Some(r),
-            Err(e) => {
-                error = Some(e);
-                None
-            }
-        });
-        checkers::check(records, opts)
-    };
-    if let Some(e) = error {
-        bail!("{}: {e}", path.display());
-    }
-    report.warnings.extend(reader.warnings().iter().cloned());
-    Ok(report)
+    // The error already names the line and the cause: print it once, not as a chain.
+    checkers::check_reader(BufReader::with_capacity(1 << 20, file), opts)
+        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))
 }
 
 /// The run header of a history file (first line), if it has one.

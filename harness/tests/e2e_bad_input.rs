@@ -162,3 +162,18 @@ election_timeout = ["100ms", "200ms"]
     )
     .is_empty());
 }
+
+#[test]
+fn check_names_a_malformed_line_and_exits_254() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = tmp.path().join("history.jsonl");
+    std::fs::write(
+        &h,
+        "{\"seq\":0,\"t\":0,\"type\":\"run\",\"target\":\"t\",\"nodes\":[\"n1\"]}\nnot json\n{\"seq\":2,\"t\":5,\"type\":\"end\"}\n",
+    )
+    .unwrap();
+    let out = splitbrain().arg("check").arg(&h).output().unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("line 2: not a history record"), "{err}");
+}
