@@ -52,8 +52,6 @@ pub struct Nemesis<'a> {
     net: NetState,
     /// Infrastructure services, which network faults can cut nodes from.
     infrastructure: Vec<String>,
-    /// Operations that could not be applied, for the report.
-    pub skipped: Vec<String>,
     reactive: Option<(ReactiveConfig, std::sync::mpsc::Receiver<Moment>)>,
     /// Reactive actions due later.
     pending_reactive: VecDeque<(Instant, Pending)>,
@@ -84,7 +82,6 @@ impl<'a> Nemesis<'a> {
             flap_state: None,
             net: NetState::healed(),
             infrastructure,
-            skipped: Vec::new(),
             reactive: reactive
                 .filter(|r| !r.presets.is_empty())
                 .map(|r| (r, rec.tap())),
@@ -269,7 +266,10 @@ impl<'a> Nemesis<'a> {
         let resolved = match workloads::resolve(op, &view, &mut self.rng) {
             Ok(r) => r,
             Err(e) => {
-                self.skipped.push(format!("{}: {e}", op.kind()));
+                self.warn(
+                    "nemesis",
+                    format!("{} could not be applied: {e}", op.kind()),
+                );
                 return;
             }
         };
@@ -345,12 +345,7 @@ impl<'a> Nemesis<'a> {
     fn set_network(&mut self, state: NetState) {
         let rules = to_rules(&state);
         if let Err(e) = self.rt.block_on(self.proxy.apply(rules)) {
-            self.skipped.push(format!("network change failed: {e}"));
-            self.rec
-                .record(Event::Warning(checkers::history::WarningRecord {
-                    kind: "nemesis".into(),
-                    message: format!("network change failed: {e}"),
-                }));
+            self.warn("nemesis", format!("network change failed: {e}"));
             return;
         }
         self.rec.record(Event::Net(self.proxy.net_record()));
@@ -370,21 +365,31 @@ impl<'a> Nemesis<'a> {
             detail: None,
         }));
         for i in dead {
-            match cluster.start(i) {
-                Ok(pid) => {
-                    let _ = self.proxy.set_owner(&cluster.nodes[i].id, pid as i32);
-                }
-                Err(e) => {
-                    self.skipped
-                        .push(format!("restart of {}: {e}", cluster.nodes[i].id));
-                    self.rec
-                        .record(Event::Warning(checkers::history::WarningRecord {
-                            kind: "restart".into(),
-                            message: format!("restarting {} failed: {e}", cluster.nodes[i].id),
-                        }));
-                }
-            }
+            self.start_node(cluster, i);
         }
+    }
+
+    /// Start a new incarnation of node `i`; a failure is a warning in the
+    /// history (the node stays down), never silent.
+    fn start_node(&mut self, cluster: &mut Cluster, i: usize) {
+        match cluster.start(i) {
+            Ok(pid) => {
+                let _ = self.proxy.set_owner(&cluster.nodes[i].id, pid as i32);
+            }
+            Err(e) => self.warn(
+                "restart",
+                format!("restarting {} failed: {e}", cluster.nodes[i].id),
+            ),
+        }
+    }
+
+    /// Something the nemesis could not do, recorded where readers look.
+    fn warn(&self, kind: &str, message: String) {
+        self.rec
+            .record(Event::Warning(checkers::history::WarningRecord {
+                kind: kind.into(),
+                message,
+            }));
     }
 
     /// The final phase: heal the network, resume paused nodes, restart dead ones.
@@ -414,9 +419,7 @@ impl<'a> Nemesis<'a> {
             cluster.resume(i);
         }
         for i in dead {
-            if let Ok(pid) = cluster.start(i) {
-                let _ = self.proxy.set_owner(&cluster.nodes[i].id, pid as i32);
-            }
+            self.start_node(cluster, i);
         }
     }
 }
