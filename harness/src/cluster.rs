@@ -142,12 +142,8 @@ impl Cluster {
             *eof.done.lock().unwrap() = true;
         }
         {
-            let (events, expected_exit, exited, eof) = (
-                self.events.clone(),
-                expected_exit.clone(),
-                exited.clone(),
-                eof.clone(),
-            );
+            let (events, expected_exit, exited) =
+                (self.events.clone(), expected_exit.clone(), exited.clone());
             std::thread::Builder::new()
                 .name(format!("wait-{}", slot.id))
                 .spawn(move || {
@@ -165,8 +161,6 @@ impl Cluster {
                         },
                     };
                     exited.store(true, Ordering::SeqCst);
-                    // Grandchildren may keep the pipe open: the group dies with its leader's kill.
-                    let _ = eof;
                     supervise::release_group(pid);
                     let _ = events.send(ClusterEvent::Exited {
                         node: i,

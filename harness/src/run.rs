@@ -136,7 +136,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         .map(|_| crate::ports::free_port())
         .collect::<std::io::Result<_>>()
         .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
-    let replay = replay_command(opts, &target, n, seed);
+    let replay = replay_command(opts, n, seed);
     let header = RunHeader {
         format: FORMAT_VERSION,
         target: target.name.clone(),
@@ -512,7 +512,7 @@ fn start_all(
     while ready.iter().any(|r| !r) {
         if target.node.ready == Readiness::Port {
             for (i, r) in ready.iter_mut().enumerate() {
-                if !*r && port_open(&cluster.nodes[i].spec, target) {
+                if !*r && port_open(&cluster.nodes[i].spec) {
                     *r = true;
                 }
             }
@@ -643,7 +643,6 @@ fn drive(
             }
             Err(_) => {}
         }
-        let _ = rec;
     }
 }
 
@@ -664,7 +663,7 @@ fn check_bypass(cluster: &Cluster, proxy: &proxy::Proxy) -> Option<String> {
     ))
 }
 
-fn port_open(spec: &SpawnSpec, _target: &Target) -> bool {
+fn port_open(spec: &SpawnSpec) -> bool {
     // The listen address is the value after `--listen`, or SPLITBRAIN_LISTEN.
     let addr = spec
         .env
@@ -707,7 +706,7 @@ fn watch_signals(rt: &tokio::runtime::Runtime, flag: Arc<AtomicBool>) {
 }
 
 /// The one command that replays this run (same target, preset, seed, settings).
-pub fn replay_command(opts: &RunOptions, target: &Target, n: usize, seed: u64) -> String {
+pub fn replay_command(opts: &RunOptions, n: usize, seed: u64) -> String {
     let mut cmd = format!(
         "splitbrain run --target {} --nodes {n} --seed {seed} --nemesis {} --time-limit {}",
         shell_word(&opts.target),
@@ -732,7 +731,6 @@ pub fn replay_command(opts: &RunOptions, target: &Target, n: usize, seed: u64) -
     for a in &opts.node_args {
         cmd += &format!(" --node-arg={}", shell_word(a));
     }
-    let _ = target;
     cmd
 }
 
