@@ -206,6 +206,11 @@ pub struct RunRecord {
     /// The first violation in one line (checker and evidence pointer).
     #[serde(default)]
     pub first_violation: Option<String>,
+    /// When each invalid checker's first violation became visible, ms since
+    /// the run started (the mutation score times the checkers a correct
+    /// variant never fails, not just the earliest one).
+    #[serde(default)]
+    pub violations_ms: BTreeMap<String, f64>,
     /// Wall-clock time the run took, ms.
     #[serde(default)]
     pub duration_ms: u64,
@@ -264,6 +269,15 @@ impl RunRecord {
             first_violation: first.map(|(r, e)| {
                 format!("{}: {}", r.checker, crate::report::evidence_pointer(e, 160))
             }),
+            violations_ms: report
+                .results
+                .iter()
+                .filter(|r| r.verdict == Verdict::Invalid)
+                .filter_map(|r| {
+                    let first = r.evidence.iter().map(|e| e.window[1]).min()?;
+                    Some((r.checker.clone(), first as f64 / 1e6))
+                })
+                .collect(),
             duration_ms: 0,
             replay,
         }
@@ -285,6 +299,7 @@ impl RunRecord {
             overlap_max_ms: 0.0,
             first_violation_ms: None,
             first_violation: None,
+            violations_ms: BTreeMap::new(),
             duration_ms: 0,
             replay: None,
         }
@@ -419,7 +434,20 @@ impl CampaignSummary {
     /// any failed to run, else 2 if any is unknown (unless allowed), else 0.
     /// An interrupted or incomplete campaign is never 0: it exits 2 when
     /// nothing worse was found, whatever `--allow-unknown` says.
+    ///
+    /// A mutation campaign (some target names a `baseline`) is meant to
+    /// find violations, so its code is its score's: 0 when every goal is
+    /// met, 1 when one is not, 2 while it is incomplete.
     pub fn exit_code(&self) -> i32 {
+        if let Some(score) = crate::mutation::MutationScore::of(self, Default::default()) {
+            return if !self.complete || self.interrupted {
+                2
+            } else if score.every_bug_detected_in_time() && score.correct_variants_safe() {
+                0
+            } else {
+                1
+            };
+        }
         let c = self.counts();
         if c.invalid > 0 {
             1

@@ -2,6 +2,7 @@
 //! Markdown, JUnit, HTML).
 
 pub mod campaign;
+pub mod mutation;
 pub mod report;
 pub mod store;
 pub mod writer;

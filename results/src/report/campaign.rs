@@ -30,6 +30,7 @@ use super::markdown::escape_cell;
 use super::terminal::Style;
 use super::ReportError;
 use crate::campaign::{CampaignRow, CampaignSummary, RunRecord, RunStatus};
+use crate::mutation::MutationScore;
 
 /// Column names: (terminal, two lines to keep the table narrow; one line).
 const COLUMNS: [(&str, &str); 10] = [
@@ -211,7 +212,16 @@ pub fn render_terminal(summary: &CampaignSummary, style: Style) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "{}", header_line(summary));
     let _ = writeln!(s, "{}", table(summary, style));
-    let attention: Vec<&RunRecord> = summary.runs.iter().filter(|r| needs_attention(r)).collect();
+    let score = MutationScore::of(summary, Default::default());
+    // The invalid runs of seeded bugs are the expected ones: the score
+    // counts them, and summary.md lists them.
+    let mutants = mutant_labels(summary);
+    let attention: Vec<&RunRecord> = summary
+        .runs
+        .iter()
+        .filter(|r| needs_attention(r))
+        .filter(|r| r.status != RunStatus::Invalid || !mutants.contains(&r.plan.target))
+        .collect();
     if !attention.is_empty() {
         let _ = writeln!(s, "runs to look at ({}):", attention.len());
         for r in attention {
@@ -238,8 +248,28 @@ pub fn render_terminal(summary: &CampaignSummary, style: Style) -> String {
             "the campaign was interrupted; `splitbrain campaign FILE --resume` continues it"
         );
     }
-    let _ = writeln!(s, "{}", verdict_line(summary));
+    if let Some(score) = score {
+        let _ = write!(s, "{}", super::mutation::render_terminal(&score, style));
+    } else {
+        let _ = writeln!(s, "{}", verdict_line(summary));
+    }
     s
+}
+
+/// Labels of the targets that are mutants (name a `baseline`).
+fn mutant_labels(summary: &CampaignSummary) -> Vec<String> {
+    summary
+        .settings
+        .get("targets")
+        .and_then(|t| t.as_array())
+        .map(|targets| {
+            targets
+                .iter()
+                .filter(|t| t.get("baseline").is_some_and(|b| b.is_string()))
+                .filter_map(|t| t.get("label")?.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The campaign report as GitHub-flavoured Markdown.
@@ -248,6 +278,9 @@ pub fn render_markdown(summary: &CampaignSummary) -> String {
     let _ = writeln!(s, "### splitbrain campaign `{}`\n", summary.name);
     let _ = writeln!(s, "{}\n", escape_cell(&header_line(summary)));
     let _ = writeln!(s, "**{}**\n", escape_cell(&verdict_line(summary)));
+    if let Some(score) = MutationScore::of(summary, Default::default()) {
+        let _ = writeln!(s, "{}", super::mutation::render_markdown(&score));
+    }
     let names: Vec<&str> = (0..COLUMNS.len()).map(column).collect();
     let _ = writeln!(s, "| {} |", names.join(" | "));
     let _ = writeln!(

@@ -18,6 +18,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod mutation;
 pub mod terminal;
 
 use checkers::{Evidence, Nanos, Report, RunHeader, Verdict};
