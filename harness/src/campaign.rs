@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::run::{self, compact_duration, RunOptions};
 
 /// Campaign files built into the binary: `splitbrain campaign nightly`.
-pub const BUILTIN_CAMPAIGNS: [(&str, &str); 2] = [
+pub const BUILTIN_CAMPAIGNS: [(&str, &str); 3] = [
     (
         "nightly",
         include_str!("../../nodes/campaigns/nightly.toml"),
@@ -37,6 +37,10 @@ pub const BUILTIN_CAMPAIGNS: [(&str, &str); 2] = [
     (
         "example",
         include_str!("../../nodes/campaigns/example.toml"),
+    ),
+    (
+        "mutants",
+        include_str!("../../nodes/campaigns/mutants.toml"),
     ),
 ];
 
@@ -73,6 +77,33 @@ pub struct TargetEntry {
     /// Gap bound for this target (default: the campaign's, else the target's timing).
     #[serde(default)]
     pub gap_bound: Option<String>,
+    /// This target's presets (default: the campaign's).
+    #[serde(default)]
+    pub presets: Option<Vec<String>>,
+    /// This target's seeds (default: the campaign's).
+    #[serde(default)]
+    pub seeds: Option<Vec<u64>>,
+    /// Or a number of seeds from the campaign's `seed_base`.
+    #[serde(default)]
+    pub seed_count: Option<u64>,
+    /// This target's fault phase (default: the campaign's).
+    #[serde(default)]
+    pub time_limit: Option<String>,
+    /// This target's time between faults (default: the campaign's).
+    #[serde(default)]
+    pub nemesis_interval: Option<String>,
+    /// This target's fault length (default: the campaign's).
+    #[serde(default)]
+    pub fault_duration: Option<String>,
+    /// This target's recovery window (default: the campaign's).
+    #[serde(default)]
+    pub recovery: Option<String>,
+    /// Label of the correct variant this entry is a mutant of: the entry
+    /// runs that variant's presets, schedules and node count (and seeds,
+    /// unless it gives a subset), and the mutation score compares the two
+    /// (docs/mutants.md).
+    #[serde(default)]
+    pub baseline: Option<String>,
 }
 
 /// A campaign file (`nodes/campaigns/*.toml`; docs/campaigns.md).
@@ -84,8 +115,10 @@ pub struct CampaignFile {
     pub name: Option<String>,
     /// The targets.
     pub targets: Vec<TargetEntry>,
-    /// Nemesis presets, one matrix column each (a comma list is one union preset).
-    pub presets: Vec<String>,
+    /// Nemesis presets, one matrix column each (a comma list is one union
+    /// preset); optional when every target names its own.
+    #[serde(default)]
+    pub presets: Option<Vec<String>>,
     /// Explicit seeds.
     #[serde(default)]
     pub seeds: Option<Vec<u64>>,
@@ -98,8 +131,9 @@ pub struct CampaignFile {
     /// Runs per target × preset × seed (default 1).
     #[serde(default)]
     pub repetitions: Option<u32>,
-    /// Fault phase per run (`30s`).
-    pub time_limit: String,
+    /// Fault phase per run (`30s`); optional when every target gives its own.
+    #[serde(default)]
+    pub time_limit: Option<String>,
     /// Fixed time between faults (default: scaled to each target's timing).
     #[serde(default)]
     pub nemesis_interval: Option<String>,
@@ -137,6 +171,8 @@ pub struct CampaignOptions {
     pub fail_fast: bool,
     /// Override of the file's seeds: `seed_count` seeds from here.
     pub seed_base: Option<u64>,
+    /// Override of every seed count (with `seed_base`: tuning on seeds 1–10).
+    pub seed_count: Option<u64>,
     /// Override of the file's time limit.
     pub time_limit: Option<Duration>,
     /// The store.
@@ -233,40 +269,57 @@ pub fn plan(
     if file.targets.is_empty() {
         bail!("campaign {name}: `targets` is empty; add [[targets]] entries");
     }
-    if file.presets.is_empty() {
-        bail!("campaign {name}: `presets` is empty; e.g. presets = [\"kill\", \"partition\"]");
-    }
-    for p in &file.presets {
-        workloads::parse_presets(p).map_err(|e| anyhow!("campaign {name}: preset {p:?}: {e}"))?;
-    }
-    let seeds: Vec<u64> = match (&file.seeds, file.seed_count, opts.seed_base) {
-        (Some(_), Some(_), _) => bail!("campaign {name}: give `seeds` or `seed_count`, not both"),
-        (Some(s), None, None) if !s.is_empty() => s.clone(),
-        (Some(s), None, Some(base)) => (base..base + s.len() as u64).collect(),
-        (None, Some(n), base) if n > 0 => {
-            let base = base.or(file.seed_base).unwrap_or(1);
-            (base..base + n).collect()
+    let presets = |list: &Vec<String>| -> anyhow::Result<Vec<String>> {
+        if list.is_empty() {
+            bail!("campaign {name}: `presets` is empty; e.g. presets = [\"kill\", \"partition\"]");
         }
-        _ => bail!("campaign {name}: give `seeds = [1, 2]` or `seed_count = N` (N ≥ 1)"),
+        for p in list {
+            workloads::parse_presets(p)
+                .map_err(|e| anyhow!("campaign {name}: preset {p:?}: {e}"))?;
+        }
+        Ok(list.clone())
     };
+    let seeds = |list: &Option<Vec<u64>>, count: Option<u64>| -> anyhow::Result<Option<Vec<u64>>> {
+        Ok(match (list, count) {
+            (Some(_), Some(_)) => bail!("campaign {name}: give `seeds` or `seed_count`, not both"),
+            (Some(s), None) if s.is_empty() => {
+                bail!("campaign {name}: `seeds` is empty; e.g. seeds = [1, 2]")
+            }
+            (Some(s), None) => match (opts.seed_base, opts.seed_count) {
+                (None, None) => Some(s.clone()),
+                (base, n) => {
+                    let base = base.unwrap_or(s[0]);
+                    Some((base..base + n.unwrap_or(s.len() as u64)).collect())
+                }
+            },
+            (None, Some(0)) => bail!("campaign {name}: `seed_count` must be at least 1"),
+            (None, Some(n)) => {
+                let base = opts.seed_base.or(file.seed_base).unwrap_or(1);
+                Some((base..base + opts.seed_count.unwrap_or(n)).collect())
+            }
+            (None, None) => None,
+        })
+    };
+    if opts.seed_count == Some(0) {
+        bail!("--seed-count must be at least 1");
+    }
+    let campaign_presets = file.presets.as_ref().map(presets).transpose()?;
+    let campaign_seeds = seeds(&file.seeds, file.seed_count)?;
     let repetitions = file.repetitions.unwrap_or(1);
     if repetitions == 0 {
         bail!("campaign {name}: `repetitions` must be at least 1");
     }
-    let time_limit = match opts.time_limit {
-        Some(t) => t,
-        None => duration("time_limit", &Some(file.time_limit.clone()))?.unwrap_or_default(),
+    let campaign_timing = Timing {
+        time_limit: opts
+            .time_limit
+            .or(duration("time_limit", &file.time_limit)?),
+        nemesis_interval: duration("nemesis_interval", &file.nemesis_interval)?,
+        fault_duration: duration("fault_duration", &file.fault_duration)?,
+        recovery: duration("recovery", &file.recovery)?,
     };
-    if time_limit.is_zero() {
-        bail!("campaign {name}: `time_limit` must be more than 0s");
-    }
-    let nemesis_interval = duration("nemesis_interval", &file.nemesis_interval)?;
-    let fault_duration = duration("fault_duration", &file.fault_duration)?;
-    let recovery = duration("recovery", &file.recovery)?;
     let campaign_gap = duration("gap_bound", &file.gap_bound)?;
 
-    let mut labels: Vec<String> = Vec::new();
-    let mut targets = Vec::new();
+    let mut targets: Vec<ResolvedTarget> = Vec::new();
     for entry in &file.targets {
         // A relative target file is looked up beside the campaign file first.
         let target = match dir {
@@ -283,38 +336,138 @@ pub fn plan(
             Some(b) => format!("{}+{b}", loaded.name),
             None => loaded.name.clone(),
         });
-        if labels.contains(&label) {
+        if targets.iter().any(|t| t.label == label) {
             bail!("campaign {name}: two targets are labelled {label:?}; give one a `name`");
         }
-        labels.push(label.clone());
-        let gap_bound = duration("gap_bound", &entry.gap_bound)?.or(campaign_gap);
-        targets.push((label, target, entry, gap_bound));
+        let own_seeds = seeds(&entry.seeds, entry.seed_count)?;
+        let own_timing = Timing {
+            time_limit: opts
+                .time_limit
+                .or(duration("time_limit", &entry.time_limit)?),
+            nemesis_interval: duration("nemesis_interval", &entry.nemesis_interval)?,
+            fault_duration: duration("fault_duration", &entry.fault_duration)?,
+            recovery: duration("recovery", &entry.recovery)?,
+        };
+        let resolved =
+            match &entry.baseline {
+                Some(base_label) => {
+                    let Some(base) = targets.iter().find(|t| &t.label == base_label) else {
+                        bail!(
+                        "campaign {name}: target {label:?} names baseline {base_label:?}, but no \
+                         earlier target has that label (labels: {})",
+                        targets.iter().map(|t| t.label.as_str()).collect::<Vec<_>>().join(", ")
+                    );
+                    };
+                    if base.baseline.is_some() {
+                        bail!(
+                        "campaign {name}: target {label:?}: its baseline {base_label:?} is itself \
+                         a mutant; name the correct variant"
+                    );
+                    }
+                    // A mutant runs exactly its baseline's schedules: anything
+                    // else would compare two different experiments.
+                    let inherited = [
+                        ("presets", entry.presets.is_some()),
+                        ("nodes", entry.nodes.is_some()),
+                        ("time_limit", entry.time_limit.is_some()),
+                        ("nemesis_interval", entry.nemesis_interval.is_some()),
+                        ("fault_duration", entry.fault_duration.is_some()),
+                        ("recovery", entry.recovery.is_some()),
+                        ("gap_bound", entry.gap_bound.is_some()),
+                    ];
+                    if let Some((field, _)) = inherited.iter().find(|(_, set)| *set) {
+                        bail!(
+                        "campaign {name}: target {label:?} is a mutant of {base_label:?} and runs \
+                         its schedules: remove `{field}` (set it on the baseline)"
+                    );
+                    }
+                    let seeds = own_seeds.unwrap_or_else(|| base.seeds.clone());
+                    if let Some(s) = seeds.iter().find(|s| !base.seeds.contains(s)) {
+                        bail!(
+                            "campaign {name}: target {label:?} runs seed {s}, which its baseline \
+                         {base_label:?} does not: a mutant's seeds must be a subset of its \
+                         baseline's"
+                        );
+                    }
+                    ResolvedTarget {
+                        label,
+                        target,
+                        bug: entry.bug.clone(),
+                        node_args: entry.node_args.clone(),
+                        seeds,
+                        baseline: Some(base_label.clone()),
+                        ..base.clone()
+                    }
+                }
+                None => {
+                    let presets = match (&entry.presets, &campaign_presets) {
+                        (Some(own), _) => presets(own)?,
+                        (None, Some(all)) => all.clone(),
+                        (None, None) => bail!(
+                        "campaign {name}: target {label:?} has no presets: set `presets` on it \
+                         or for the whole campaign"
+                    ),
+                    };
+                    let seeds = match (own_seeds, &campaign_seeds) {
+                        (Some(own), _) => own,
+                        (None, Some(all)) => all.clone(),
+                        (None, None) => bail!(
+                            "campaign {name}: give `seeds = [1, 2]` or `seed_count = N` (N ≥ 1), \
+                         for the campaign or for target {label:?}"
+                        ),
+                    };
+                    let timing = own_timing.or(&campaign_timing);
+                    match timing.time_limit {
+                        None => bail!(
+                            "campaign {name}: target {label:?} has no `time_limit`: set it on the \
+                         target or for the whole campaign"
+                        ),
+                        Some(t) if t.is_zero() => {
+                            bail!("campaign {name}: `time_limit` must be more than 0s")
+                        }
+                        Some(_) => {}
+                    }
+                    ResolvedTarget {
+                        label,
+                        target,
+                        bug: entry.bug.clone(),
+                        nodes: entry.nodes,
+                        node_args: entry.node_args.clone(),
+                        gap_bound: duration("gap_bound", &entry.gap_bound)?.or(campaign_gap),
+                        presets,
+                        seeds,
+                        timing,
+                        baseline: None,
+                    }
+                }
+            };
+        targets.push(resolved);
     }
 
     let mut runs = Vec::new();
-    for (label, target, entry, gap_bound) in &targets {
-        for preset in &file.presets {
-            for &seed in &seeds {
+    for t in &targets {
+        for preset in &t.presets {
+            for &seed in &t.seeds {
                 for repetition in 1..=repetitions {
                     let planned = PlannedRun {
                         index: runs.len(),
-                        target: label.clone(),
+                        target: t.label.clone(),
                         preset: preset.clone(),
                         seed,
                         repetition,
                     };
                     let options = RunOptions {
-                        target: target.clone(),
-                        nodes: entry.nodes,
+                        target: t.target.clone(),
+                        nodes: t.nodes,
                         seed: Some(seed),
-                        time_limit,
+                        time_limit: t.timing.time_limit.unwrap_or_default(),
                         nemesis: preset.clone(),
-                        nemesis_interval,
-                        fault_duration,
-                        gap_bound: *gap_bound,
-                        recovery,
-                        bug: entry.bug.clone(),
-                        node_args: entry.node_args.clone(),
+                        nemesis_interval: t.timing.nemesis_interval,
+                        fault_duration: t.timing.fault_duration,
+                        gap_bound: t.gap_bound,
+                        recovery: t.timing.recovery,
+                        bug: t.bug.clone(),
+                        node_args: t.node_args.clone(),
                         store: opts.store.clone(),
                         interrupt: opts.interrupt.clone(),
                     };
@@ -325,17 +478,22 @@ pub fn plan(
     }
     let d = |v: Option<Duration>| v.map(compact_duration);
     let settings = serde_json::json!({
-        "targets": targets.iter().map(|(label, target, e, gap)| serde_json::json!({
-            "label": label, "target": target, "bug": e.bug, "nodes": e.nodes,
-            "node_args": e.node_args, "gap_bound": d(*gap),
+        "targets": targets.iter().map(|t| serde_json::json!({
+            "label": t.label, "target": t.target, "bug": t.bug, "nodes": t.nodes,
+            "node_args": t.node_args, "gap_bound": d(t.gap_bound),
+            "presets": t.presets, "seeds": t.seeds, "baseline": t.baseline,
+            "time_limit": d(t.timing.time_limit),
+            "nemesis_interval": d(t.timing.nemesis_interval),
+            "fault_duration": d(t.timing.fault_duration),
+            "recovery": d(t.timing.recovery),
         })).collect::<Vec<_>>(),
-        "presets": file.presets,
-        "seeds": seeds,
+        "presets": campaign_presets,
+        "seeds": campaign_seeds,
         "repetitions": repetitions,
-        "time_limit": compact_duration(time_limit),
-        "nemesis_interval": d(nemesis_interval),
-        "fault_duration": d(fault_duration),
-        "recovery": d(recovery),
+        "time_limit": d(campaign_timing.time_limit),
+        "nemesis_interval": d(campaign_timing.nemesis_interval),
+        "fault_duration": d(campaign_timing.fault_duration),
+        "recovery": d(campaign_timing.recovery),
     });
     let jobs = opts.jobs.or(file.jobs).unwrap_or_else(default_jobs);
     if jobs == 0 {
@@ -349,6 +507,43 @@ pub fn plan(
         jobs,
         allow_unknown: opts.allow_unknown || file.allow_unknown.unwrap_or(false),
     })
+}
+
+/// The schedule settings a target's runs use (unset: the run's defaults,
+/// scaled to the target's timing).
+#[derive(Debug, Clone, Copy, Default)]
+struct Timing {
+    time_limit: Option<Duration>,
+    nemesis_interval: Option<Duration>,
+    fault_duration: Option<Duration>,
+    recovery: Option<Duration>,
+}
+
+impl Timing {
+    /// Own settings first, then `rest`'s.
+    fn or(self, rest: &Timing) -> Timing {
+        Timing {
+            time_limit: self.time_limit.or(rest.time_limit),
+            nemesis_interval: self.nemesis_interval.or(rest.nemesis_interval),
+            fault_duration: self.fault_duration.or(rest.fault_duration),
+            recovery: self.recovery.or(rest.recovery),
+        }
+    }
+}
+
+/// A `[[targets]]` entry with everything it inherits filled in.
+#[derive(Debug, Clone)]
+struct ResolvedTarget {
+    label: String,
+    target: String,
+    bug: Option<String>,
+    nodes: Option<usize>,
+    node_args: Vec<String>,
+    gap_bound: Option<Duration>,
+    presets: Vec<String>,
+    seeds: Vec<u64>,
+    timing: Timing,
+    baseline: Option<String>,
 }
 
 /// FNV-1a, 64 bits, as hex: stable across builds and machines (unlike
@@ -371,6 +566,11 @@ pub fn write_outputs(dir: &CampaignDir, summary: &CampaignSummary) -> anyhow::Re
     )?;
     dir.write("summary.md", &campaign_report::render_markdown(summary))?;
     dir.write("summary.html", &campaign_report::render_html(summary))?;
+    if let Some(score) = results::mutation::MutationScore::of(summary, Default::default()) {
+        let mut text = serde_json::to_string_pretty(&score)?;
+        text.push('\n');
+        dir.write("mutation.json", &text)?;
+    }
     let results = load_results(dir, summary);
     let unknown = if summary.allow_unknown {
         UnknownAs::Skipped
@@ -669,6 +869,7 @@ mod tests {
             allow_unknown: false,
             fail_fast: false,
             seed_base: None,
+            seed_count: None,
             time_limit: None,
             store: PathBuf::from("store"),
             interrupt: Arc::new(AtomicBool::new(false)),
@@ -710,6 +911,41 @@ mod tests {
             "time_limit = \"5s\"\npresets = []\ntargets = []\nsed = 3\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn a_mutant_runs_its_baselines_schedules_and_nothing_else() {
+        let base = "seed_count = 4\n[[targets]]\nname = \"b\"\ntarget = \"raft\"\nnodes = 5\n\
+                    presets = [\"pause\"]\ntime_limit = \"7s\"\nfault_duration = \"500ms\"\n\
+                    [[targets]]\ntarget = \"raft\"\nbug = \"vote-twice\"\nbaseline = \"b\"\n";
+        let file: CampaignFile = toml::from_str(&format!("{base}seed_count = 2\n")).unwrap();
+        let planned = plan(&file, None, &options()).unwrap();
+        let mutant: Vec<_> = planned
+            .runs
+            .iter()
+            .filter(|(p, _)| p.target == "raft+vote-twice")
+            .collect();
+        assert_eq!(mutant.len(), 2);
+        for (p, o) in mutant {
+            assert_eq!((p.preset.as_str(), o.nodes), ("pause", Some(5)));
+            assert_eq!(o.time_limit, Duration::from_secs(7));
+            assert_eq!(o.fault_duration, Some(Duration::from_millis(500)));
+            assert_eq!(o.bug.as_deref(), Some("vote-twice"));
+        }
+        assert_eq!(planned.settings["targets"][1]["baseline"], "b");
+        let error = |extra: &str| {
+            let file: CampaignFile = toml::from_str(&format!("{base}{extra}\n")).unwrap();
+            plan(&file, None, &options()).err().unwrap().to_string()
+        };
+        assert!(error("nodes = 3").contains("remove `nodes`"));
+        assert!(error("seeds = [1, 99]").contains("seed 99"));
+        let file: CampaignFile =
+            toml::from_str(&base.replace("baseline = \"b\"", "baseline = \"x\"")).unwrap();
+        assert!(plan(&file, None, &options())
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("baseline \"x\""));
     }
 
     #[test]

@@ -158,6 +158,10 @@ struct CampaignArgs {
     /// First seed, replacing the file's seeds (e.g. the day of the year, for new seeds every night).
     #[arg(long)]
     seed_base: Option<u64>,
+    /// Run this many seeds per target (from --seed-base, else the file's first seed), e.g.
+    /// `--seed-base 1 --seed-count 10` to tune schedules on seeds 1–10.
+    #[arg(long)]
+    seed_count: Option<u64>,
     /// Override the file's time limit per run.
     #[arg(long, value_parser = humantime::parse_duration)]
     time_limit: Option<Duration>,
@@ -321,6 +325,7 @@ fn cmd_campaign(a: CampaignArgs) -> ExitCode {
         allow_unknown: a.allow_unknown,
         fail_fast: a.fail_fast && !a.keep_going,
         seed_base: a.seed_base,
+        seed_count: a.seed_count,
         time_limit: a.time_limit,
         store: a.store,
         interrupt,
