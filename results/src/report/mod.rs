@@ -32,6 +32,9 @@ pub enum ReportError {
     /// The JUnit document could not be written.
     #[error("JUnit XML: {0}")]
     Junit(#[from] quick_junit::SerializeError),
+    /// The JUnit document could not be rewritten to the schema CI servers accept.
+    #[error("JUnit XML: {0}")]
+    JunitRewrite(#[from] quick_xml::Error),
     /// A `results.json` written by a newer splitbrain than this one.
     #[error("results.json format {found} is newer than this build understands ({supported})")]
     UnsupportedFormat {
