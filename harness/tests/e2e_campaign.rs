@@ -276,7 +276,7 @@ fn parse_junit(xml: &str) -> (usize, usize, usize, Vec<(String, String)>) {
 }
 
 #[test]
-fn campaign_junit_parses_and_counts_failures() {
+fn campaign_junit_is_valid_and_counts_failures() {
     let f = fixture();
     let s = summary(&f.campaign);
     let invalid = s["runs"]
@@ -292,6 +292,17 @@ fn campaign_junit_parses_and_counts_failures() {
         .filter(|r| r["status"] == "unknown" || r["status"] == "failed")
         .count();
     let xml = std::fs::read_to_string(f.campaign.join("junit.xml")).unwrap();
+    junit_xsd::assert_valid(&xml, "the campaign's junit.xml");
+    // Each run's own junit.xml, as `splitbrain run` writes it.
+    let mut run_documents = 0;
+    for run in std::fs::read_dir(f.campaign.join("runs")).unwrap() {
+        let path = run.unwrap().path().join("junit.xml");
+        let run_xml =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        junit_xsd::assert_valid(&run_xml, &path.display().to_string());
+        run_documents += 1;
+    }
+    assert_eq!(run_documents, 8);
     let (cases, failures, errors, suite) = parse_junit(&xml);
     assert_eq!(cases, 8);
     assert!(invalid >= 4);
@@ -312,10 +323,9 @@ fn campaign_junit_parses_and_counts_failures() {
         &["report", f.campaign.to_str().unwrap(), "--format", "junit"],
     );
     assert_eq!(out.status.code(), Some(1));
-    assert_eq!(
-        parse_junit(&String::from_utf8_lossy(&out.stdout)).1,
-        invalid
-    );
+    let rendered = String::from_utf8_lossy(&out.stdout);
+    junit_xsd::assert_valid(&rendered, "`report --format junit`");
+    assert_eq!(parse_junit(&rendered).1, invalid);
 }
 
 #[test]

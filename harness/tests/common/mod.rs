@@ -2,6 +2,8 @@
 //! against a temporary store and look at what it left behind.
 #![allow(dead_code)]
 
+pub mod junit_xsd;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
