@@ -831,6 +831,14 @@ impl Run {
                 }
             }
             ProcessEvent::Ready => return,
+            // The exit of an earlier incarnation can be recorded after the
+            // start of the next one (a kill-and-restart at once: the reaper
+            // reports the old pid while the new process is already up). It
+            // ends nothing of the live incarnation.
+            ProcessEvent::Kill | ProcessEvent::Exit if matches!((pid, self.model.life[i].pid), (Some(p), Some(q)) if p != q) =>
+            {
+                return;
+            }
             ProcessEvent::Kill | ProcessEvent::Exit => {
                 let bit = 1u128 << i;
                 let was_alive = self.model.life[i].alive;

@@ -798,3 +798,32 @@ fn fast_reader_reads_exactly_what_serde_reads() {
         );
     }
 }
+
+#[test]
+fn the_late_exit_of_a_killed_incarnation_ends_nothing_of_the_restarted_one() {
+    // A kill-and-restart at once: the reaper reports the old pid's exit
+    // after the new process already started. The restarted n3 is live.
+    let mut h = H::started(3, json!({}));
+    h.elect(300, 3, 1, 1);
+    h.nemesis(1000, "kill", &[3]);
+    h.process(1000, 3, "kill", 103);
+    h.nemesis(1001, "restart", &[3]);
+    h.process(1003, 3, "start", 203);
+    h.at(
+        1004,
+        json!({"type": "process", "node": "n3", "event": "exit", "pid": 103, "status": {"signal": 9}, "expected": true}),
+    );
+    h.follower(1010, 3, 203, 1, Some(1));
+    // n1 dies; n2 and the restarted n3 are a healthy quorum that elects n2.
+    h.nemesis(2000, "kill", &[1]);
+    h.process(2000, 1, "kill", 101);
+    h.leader(2300, 2, 102, 2);
+    h.follower(2301, 3, 203, 2, Some(2));
+    h.end(5000);
+    let r = h.report();
+    let gap = &get(&r, "election-gap").details;
+    assert_eq!(verdict(&r, "election-gap"), Verdict::Valid, "{gap}");
+    assert!(gap["open_at_end"].is_null(), "{gap}");
+    // The one gap counted is n1's death to n2's election.
+    assert_eq!(gap["by_fault"].as_array().unwrap().len(), 2, "{gap}");
+}
