@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,13 @@ use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
 use crate::target::{expand, InfraSpec};
 
-/// One running service.
+/// One running service process (a single service, or one member of a cluster).
 pub struct InfraProcess {
-    /// Its name (used in links, e.g. `n2→redis`).
+    /// Its service's name (used in links, e.g. `n2→redis`; every member of
+    /// a cluster shares it).
     pub name: String,
+    /// Its 0-based member index (`{member}`); 0 for a single service.
+    pub member: usize,
     /// The real address it listens on (nodes reach it through the proxy).
     pub addr: SocketAddr,
     child: Child,
@@ -31,13 +34,30 @@ pub struct InfraProcess {
 /// Every service of a run; dropping it stops them.
 #[derive(Default)]
 pub struct Infrastructure {
-    /// Services in start order.
+    /// Service processes in start order (a cluster's members next to each other).
     pub services: Vec<InfraProcess>,
 }
 
+/// Where one member keeps its data and its stderr: `infra/NAME/` and
+/// `infra/NAME.log` for a single service, `infra/NAME-M/` and
+/// `infra/NAME-M.log` for member `M` of a cluster.
+pub fn member_paths(run_dir: &Path, spec: &InfraSpec, member: usize) -> (PathBuf, PathBuf) {
+    let base = if spec.members == 1 {
+        spec.name.clone()
+    } else {
+        format!("{}-{member}", spec.name)
+    };
+    let infra = run_dir.join("infra");
+    (infra.join(&base), infra.join(format!("{base}.log")))
+}
+
 impl Infrastructure {
-    /// Start every service in `specs`, each on a fresh loopback port, and wait
-    /// until each accepts TCP connections. Records `process start`/`ready`.
+    /// Start every service in `specs`, each member on a fresh loopback port,
+    /// and wait until each member is ready (accepts TCP connections, or
+    /// answers `ready_path` with 200). A cluster's members are all started
+    /// before any is waited for: none is ready before a quorum runs.
+    /// Records `process start`/`ready` per member under the service's name.
+    /// On error the members started so far are stopped when `self` drops.
     pub fn start(
         specs: &[InfraSpec],
         run_dir: &Path,
@@ -45,82 +65,88 @@ impl Infrastructure {
     ) -> anyhow::Result<Infrastructure> {
         let mut infra = Infrastructure::default();
         for spec in specs {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")?
-                .local_addr()?
-                .port();
-            let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-            let dir = run_dir.join("infra").join(&spec.name);
-            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-            let log = run_dir.join("infra").join(format!("{}.log", spec.name));
-            let mut vars = BTreeMap::new();
-            vars.insert("port".to_string(), port.to_string());
-            vars.insert("addr".to_string(), addr.to_string());
-            vars.insert("dir".to_string(), dir.display().to_string());
-            vars.insert("run_dir".to_string(), run_dir.display().to_string());
-            for name in &spec.ports {
-                vars.insert(name.clone(), crate::ports::free_port()?.port().to_string());
+            let mut members = Vec::with_capacity(spec.members);
+            for m in 0..spec.members {
+                let addr = crate::ports::free_port()?;
+                let (dir, log) = member_paths(run_dir, spec, m);
+                std::fs::create_dir_all(&dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+                let mut vars = BTreeMap::new();
+                vars.insert("port".to_string(), addr.port().to_string());
+                vars.insert("addr".to_string(), addr.to_string());
+                vars.insert("dir".to_string(), dir.display().to_string());
+                vars.insert("run_dir".to_string(), run_dir.display().to_string());
+                vars.insert("member".to_string(), m.to_string());
+                for name in &spec.ports {
+                    vars.insert(name.clone(), crate::ports::free_port()?.port().to_string());
+                }
+                if let Ok(exe) = std::env::current_exe() {
+                    vars.insert("exe".to_string(), exe.display().to_string());
+                }
+                members.push((addr, dir, log, vars));
             }
-            if let Ok(exe) = std::env::current_exe() {
-                vars.insert("exe".to_string(), exe.display().to_string());
+            let entries: Vec<String> = members
+                .iter()
+                .map(|(_, _, _, vars)| expand(&spec.member_entry, vars))
+                .collect();
+            let first = infra.services.len();
+            for (m, (addr, dir, log, mut vars)) in members.into_iter().enumerate() {
+                vars.insert("members".to_string(), entries.join(","));
+                let argv: Vec<String> = spec.argv.iter().map(|a| expand(a, &vars)).collect();
+                let child = supervise::spawn(SpawnSpec {
+                    argv,
+                    shell: false,
+                    env: spec
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), expand(v, &vars)))
+                        .collect(),
+                    cwd: dir,
+                    stderr: log.clone(),
+                    capture_stdout: false,
+                })
+                .map_err(|e| match &spec.package {
+                    Some(p) => anyhow!(
+                        "infrastructure {}: {e} (it comes with the Debian package {p}: apt-get install {p})",
+                        spec.name
+                    ),
+                    None => anyhow!("infrastructure {}: {e}", spec.name),
+                })?;
+                rec.record(process(&spec.name, ProcessEvent::Start, child.id()));
+                infra.services.push(InfraProcess {
+                    name: spec.name.clone(),
+                    member: m,
+                    addr,
+                    child,
+                    log,
+                    exited: false,
+                });
             }
-            let argv: Vec<String> = spec.argv.iter().map(|a| expand(a, &vars)).collect();
-            let child = supervise::spawn(SpawnSpec {
-                argv,
-                shell: false,
-                env: spec.env.iter().map(|(k, v)| (k.clone(), expand(v, &vars))).collect(),
-                cwd: dir.clone(),
-                stderr: log.clone(),
-                capture_stdout: false,
-            })
-            .map_err(|e| match &spec.package {
-                Some(p) => anyhow!(
-                    "infrastructure {}: {e} (it comes with the Debian package {p}: apt-get install {p})",
-                    spec.name
-                ),
-                None => anyhow!("infrastructure {}: {e}", spec.name),
-            })?;
-            rec.record(process(&spec.name, ProcessEvent::Start, child.id()));
-            let pid = child.id();
-            infra.services.push(InfraProcess {
-                name: spec.name.clone(),
-                addr,
-                child,
-                log: log.clone(),
-                exited: false,
-            });
             let deadline = Instant::now() + spec.ready_timeout;
-            loop {
-                let svc = infra.services.last_mut().expect("just pushed");
-                if let Ok(Some(status)) = svc.child.try_wait() {
-                    return Err(anyhow!(
-                        "infrastructure {} exited at start ({status}); last lines of {}:\n{}",
-                        spec.name,
-                        log.display(),
-                        supervise::tail(&log, 20)
-                    ));
-                }
-                if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-                    rec.record(process(&spec.name, ProcessEvent::Ready, pid));
-                    break;
-                }
-                if Instant::now() > deadline {
-                    return Err(anyhow!(
-                        "infrastructure {} did not accept connections on {addr} within {:?}; last lines of {}:\n{}",
-                        spec.name,
-                        spec.ready_timeout,
-                        log.display(),
-                        supervise::tail(&log, 20)
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(20));
+            for svc in &mut infra.services[first..] {
+                svc.wait_ready(spec, deadline)?;
+                rec.record(process(&spec.name, ProcessEvent::Ready, svc.child.id()));
             }
         }
         Ok(infra)
     }
 
-    /// Names in start order.
+    /// The services as the proxy fronts them: one entry per service, with
+    /// every member's real address in member order.
+    pub fn proxy_services(&self) -> Vec<proxy::Service> {
+        let mut out: Vec<proxy::Service> = Vec::new();
+        for s in &self.services {
+            match out.iter_mut().find(|o| o.id == s.name) {
+                Some(o) => o.members.push(s.addr),
+                None => out.push(proxy::Service::new(s.name.clone(), vec![s.addr])),
+            }
+        }
+        out
+    }
+
+    /// Service names in start order (a cluster once).
     pub fn names(&self) -> Vec<String> {
-        self.services.iter().map(|s| s.name.clone()).collect()
+        self.proxy_services().into_iter().map(|s| s.id).collect()
     }
 
     /// A service that died during the run: `(name, status, log tail)`.
@@ -160,6 +186,78 @@ impl Infrastructure {
             supervise::release_group(s.child.id());
         }
         self.services.clear();
+    }
+}
+
+impl InfraProcess {
+    /// Wait until this member is ready or `deadline` passes; an exit or a
+    /// timeout is an error with the tail of its log.
+    fn wait_ready(&mut self, spec: &InfraSpec, deadline: Instant) -> anyhow::Result<()> {
+        let who = if spec.members == 1 {
+            format!("infrastructure {}", spec.name)
+        } else {
+            format!(
+                "infrastructure {} member {} of {}",
+                spec.name, self.member, spec.members
+            )
+        };
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                self.exited = true;
+                return Err(anyhow!(
+                    "{who} exited at start ({status}); last lines of {}:\n{}",
+                    self.log.display(),
+                    supervise::tail(&self.log, 20)
+                ));
+            }
+            let last = match ready(self.addr, spec.ready_path.as_deref()) {
+                Ok(()) => return Ok(()),
+                Err(e) => e,
+            };
+            if Instant::now() > deadline {
+                let what = match &spec.ready_path {
+                    Some(p) => format!("did not answer GET {p} with 200 on {}", self.addr),
+                    None => format!("did not accept connections on {}", self.addr),
+                };
+                return Err(anyhow!(
+                    "{who} {what} within {:?} (last: {last}); last lines of {}:\n{}",
+                    spec.ready_timeout,
+                    self.log.display(),
+                    supervise::tail(&self.log, 20)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One readiness check: a TCP connection, and with `path` an HTTP/1.0 GET
+/// answered with status 200.
+fn ready(addr: SocketAddr, path: Option<&str>) -> Result<(), String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
+        .map_err(|e| e.to_string())?;
+    let Some(path) = path else { return Ok(()) };
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_millis(500))))
+        .and_then(|()| write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"))
+        .map_err(|e| e.to_string())?;
+    let mut head = [0u8; 64];
+    let mut got = 0;
+    while got < 12 {
+        match stream.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    let status = String::from_utf8_lossy(&head[..got]);
+    let line = status.lines().next().unwrap_or("").to_string();
+    if line.split_whitespace().nth(1) == Some("200") {
+        Ok(())
+    } else {
+        Err(format!("GET {path}: {line:?}"))
     }
 }
 

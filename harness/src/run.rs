@@ -205,11 +205,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             },
         )
     };
-    proxy_cfg.infrastructure = infra
-        .services
-        .iter()
-        .map(|s| proxy::Endpoint::new(s.name.clone(), s.addr))
-        .collect();
+    proxy_cfg.infrastructure = infra.proxy_services();
     let proxy = match proxy::Proxy::start(proxy_cfg) {
         Ok(p) => p,
         Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
@@ -269,11 +265,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             "seed".to_string(),
             (seed.wrapping_mul(1000).wrapping_add(i as u64 + 1)).to_string(),
         );
-        for svc in &infra.services {
-            let addr = proxy
-                .infra_addr(id, &svc.name)
-                .expect("proxy address for every service");
-            vars.insert(format!("infra.{}", svc.name), addr.to_string());
+        // A cluster's members, comma-separated: every one is this node's
+        // own proxy address, so one link rule cuts it from them all.
+        for name in infra.names() {
+            let addrs = proxy
+                .infra_addrs(id, &name)
+                .expect("proxy addresses for every service");
+            let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+            vars.insert(format!("infra.{name}"), list.join(","));
         }
         for name in &target.node.ports {
             let p = crate::ports::free_port()

@@ -221,14 +221,29 @@ pub struct Promises {
     pub max_unnecessary_elections: Option<u64>,
 }
 
-/// `[[infrastructure]]`: a service started before the nodes.
+/// `[[infrastructure]]`: a service started before the nodes, one process or
+/// a cluster of `members` processes (an etcd cluster the nodes share).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InfraSpec {
     /// Name used in links (`n2→redis`) and in `{infra.NAME}`.
     pub name: String,
-    /// argv template: `{port}` (its loopback port), `{addr}`, `{dir}` (its data dir), `{run_dir}`, `{exe}`.
+    /// argv template, expanded per member: `{port}` (its loopback port),
+    /// `{addr}`, `{dir}` (its data dir), `{run_dir}`, `{exe}`, `{member}`
+    /// (0-based index), `{members}` (every member's `member_entry`, joined by commas).
     pub argv: Vec<String>,
+    /// Number of member processes (a cluster); 1 is a single service.
+    #[serde(default = "default_members")]
+    pub members: usize,
+    /// One entry of `{members}`, expanded with that member's placeholders,
+    /// e.g. `m{member}=http://127.0.0.1:{peer_port}` for etcd's `--initial-cluster`.
+    #[serde(default = "default_member_entry")]
+    pub member_entry: String,
+    /// HTTP path every member must answer with status 200 before the nodes
+    /// start (e.g. etcd's `/health`, true once the cluster has a leader);
+    /// without it, accepting TCP connections on `{port}` is enough.
+    #[serde(default)]
+    pub ready_path: Option<String>,
     /// Extra environment.
     #[serde(default)]
     pub env: BTreeMap<String, String>,
@@ -285,7 +300,11 @@ pub struct Target {
 }
 
 /// Placeholders an `[[infrastructure]]` argv may use.
-pub const INFRA_PLACEHOLDERS: &[&str] = &["port", "addr", "dir", "run_dir", "exe"];
+pub const INFRA_PLACEHOLDERS: &[&str] =
+    &["port", "addr", "dir", "run_dir", "exe", "member", "members"];
+
+/// The most members one `[[infrastructure]]` entry may have.
+pub const MAX_MEMBERS: usize = 9;
 
 /// Placeholders every argv template may use (contract 1).
 pub const PLACEHOLDERS: &[&str] = &[
@@ -431,10 +450,40 @@ impl Target {
                     format!("infrastructure name {} is used twice", spec.name),
                 ));
             }
+            if spec.members == 0 || spec.members > MAX_MEMBERS {
+                return Err(bad(
+                    "members",
+                    format!(
+                        "[[infrastructure]] {}: members must be between 1 and {MAX_MEMBERS}, got {}",
+                        spec.name, spec.members
+                    ),
+                ));
+            }
+            if spec.member_entry.contains("{members}") {
+                return Err(bad(
+                    "member_entry",
+                    format!(
+                        "[[infrastructure]] {}: member_entry cannot use {{members}} (it is one entry of it)",
+                        spec.name
+                    ),
+                ));
+            }
+            if let Some(path) = &spec.ready_path {
+                if !path.starts_with('/') {
+                    return Err(bad(
+                        "ready_path",
+                        format!(
+                            "[[infrastructure]] {}: ready_path must be an HTTP path starting with /, got {path:?}",
+                            spec.name
+                        ),
+                    ));
+                }
+            }
             for ph in spec
                 .argv
                 .iter()
                 .chain(spec.env.values())
+                .chain(std::iter::once(&spec.member_entry))
                 .flat_map(|a| placeholders(a))
             {
                 if !INFRA_PLACEHOLDERS.contains(&ph) && !spec.ports.iter().any(|p| p == ph) {
@@ -574,6 +623,12 @@ fn default_probe_timeout() -> Duration {
 fn default_cluster_entry() -> String {
     "{id}={addr}".to_string()
 }
+fn default_members() -> usize {
+    1
+}
+fn default_member_entry() -> String {
+    "{addr}".to_string()
+}
 fn default_nodes() -> usize {
     3
 }
@@ -703,6 +758,45 @@ package = "redis-server"
             e.contains("t.toml:6:") && e.contains("[[infrastructure]] redis"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn infrastructure_clusters_are_validated() {
+        let text = r#"
+[node]
+argv = ["prog", "--etcd", "{infra.etcd}"]
+[[infrastructure]]
+name = "etcd"
+members = 3
+member_entry = "m{member}=http://127.0.0.1:{peer_port}"
+ports = ["peer_port"]
+ready_path = "/health"
+argv = ["etcd", "--name", "m{member}", "--initial-cluster", "{members}"]
+"#;
+        let t = Target::parse(text, "t.toml", "t").unwrap();
+        assert_eq!(t.infrastructure[0].members, 3);
+        let e = Target::parse(&text.replace("members = 3", "members = 0"), "t.toml", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.toml:6:") && e.contains("members must be"),
+            "{e}"
+        );
+        let e = Target::parse(&text.replace("{peer_port}\"", "{members}\""), "t.toml", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("member_entry cannot use"), "{e}");
+        let e = Target::parse(&text.replace("{peer_port}\"", "{nope}\""), "t.toml", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("{nope}"), "{e}");
+        let e = Target::parse(&text.replace("\"/health\"", "\"health\""), "t.toml", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("ready_path"), "{e}");
+        // The single-member default keeps old targets working.
+        let single = Target::load("redis-lease").unwrap();
+        assert_eq!(single.infrastructure[0].members, 1);
     }
 
     #[test]

@@ -17,6 +17,9 @@ pub enum ProxyError {
     /// Two nodes or services share one id.
     #[error("endpoint id `{0}` is used twice (node and service ids must be distinct)")]
     DuplicateEndpoint(String),
+    /// An infrastructure service was given no member addresses.
+    #[error("infrastructure service `{0}` has no members")]
+    NoMembers(String),
     /// A real address is not on loopback: the proxy never sends elsewhere.
     #[error("address {0} is not a loopback address; the proxy only talks to 127.0.0.0/8")]
     NotLoopback(SocketAddr),

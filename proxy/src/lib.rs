@@ -59,6 +59,28 @@ impl Endpoint {
     }
 }
 
+/// An infrastructure service the proxy stands in front of: one process, or
+/// a cluster of member processes (an etcd cluster). Every member is reached
+/// through its own proxy listener per node, but all of them belong to the one
+/// link `node→service`, so a single rule cuts a node from the whole service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// Service name, as used in link rules (`redis`, `etcd`).
+    pub id: String,
+    /// The real loopback address of each member, in member order.
+    pub members: Vec<SocketAddr>,
+}
+
+impl Service {
+    /// A service of one or more members.
+    pub fn new(id: impl Into<String>, members: Vec<SocketAddr>) -> Self {
+        Self {
+            id: id.into(),
+            members,
+        }
+    }
+}
+
 /// The transport the nodes use for peer traffic (infrastructure is always TCP).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -115,8 +137,8 @@ pub struct ProxyConfig {
     pub transport: Transport,
     /// Address layout.
     pub mode: ProxyMode,
-    /// Infrastructure services (always TCP), one listener per (node, service).
-    pub infrastructure: Vec<Endpoint>,
+    /// Infrastructure services (always TCP), one listener per (node, member).
+    pub infrastructure: Vec<Service>,
     /// Seed of the per-link random choices (loss, jitter, duplication, reordering).
     pub seed: u64,
     /// Threads driving the proxy.
@@ -174,7 +196,8 @@ impl Shared {
 struct Addresses {
     per_link: HashMap<(usize, usize), SocketAddr>,
     advertised: HashMap<usize, SocketAddr>,
-    infra: HashMap<(usize, usize), SocketAddr>,
+    /// (node, service) → one address per member, in member order.
+    infra: HashMap<(usize, usize), Vec<SocketAddr>>,
 }
 
 /// A running proxy. Dropping it stops it too (without waiting).
@@ -191,14 +214,28 @@ impl Proxy {
     /// links healthy. Returns once every address is bound.
     pub fn start(config: ProxyConfig) -> Result<Proxy, ProxyError> {
         let mut endpoints = Vec::new();
-        for e in config.nodes.iter().chain(&config.infrastructure) {
-            if !e.addr.ip().is_loopback() {
-                return Err(ProxyError::NotLoopback(e.addr));
+        let services = config
+            .infrastructure
+            .iter()
+            .flat_map(|s| s.members.iter().copied());
+        for addr in config.nodes.iter().map(|e| e.addr).chain(services) {
+            if !addr.ip().is_loopback() {
+                return Err(ProxyError::NotLoopback(addr));
             }
-            if endpoints.contains(&e.id) {
-                return Err(ProxyError::DuplicateEndpoint(e.id.clone()));
+        }
+        for id in config
+            .nodes
+            .iter()
+            .map(|e| &e.id)
+            .chain(config.infrastructure.iter().map(|s| &s.id))
+        {
+            if endpoints.contains(id) {
+                return Err(ProxyError::DuplicateEndpoint(id.clone()));
             }
-            endpoints.push(e.id.clone());
+            endpoints.push(id.clone());
+        }
+        if let Some(s) = config.infrastructure.iter().find(|s| s.members.is_empty()) {
+            return Err(ProxyError::NoMembers(s.id.clone()));
         }
         if config.transport == Transport::Udp && config.mode == ProxyMode::SharedAdvertised {
             return Err(ProxyError::Unsupported(
@@ -297,10 +334,17 @@ impl Proxy {
         self.addrs.advertised.get(&self.index(node)?).copied()
     }
 
-    /// The address at which `node` reaches infrastructure `service`.
+    /// The address at which `node` reaches infrastructure `service` (its
+    /// first member).
     pub fn infra_addr(&self, node: &str, service: &str) -> Option<SocketAddr> {
+        self.infra_addrs(node, service)?.first().copied()
+    }
+
+    /// The addresses at which `node` reaches each member of `service`, in
+    /// member order; all of them are the one link `node→service`.
+    pub fn infra_addrs(&self, node: &str, service: &str) -> Option<&[SocketAddr]> {
         let (n, s) = (self.index(node)?, self.index(service)?);
-        self.addrs.infra.get(&(n, s)).copied()
+        self.addrs.infra.get(&(n, s)).map(Vec::as_slice)
     }
 
     /// Every port the proxy listens on, for [`detect_bypass`].
@@ -310,7 +354,7 @@ impl Proxy {
             .per_link
             .values()
             .chain(self.addrs.advertised.values())
-            .chain(self.addrs.infra.values())
+            .chain(self.addrs.infra.values().flatten())
             .map(|a| a.port())
             .collect();
         ports.sort_unstable();
@@ -479,18 +523,22 @@ async fn bind_and_spawn(shared: Arc<Shared>, config: ProxyConfig) -> Result<Addr
     for (s, service) in config.infrastructure.iter().enumerate() {
         let s = n + s;
         for k in 0..n {
-            let what = format!("tcp {}->{}", shared.endpoints[k], service.id);
-            let listener = bind_tcp(loopback, &what).await?;
-            addrs
-                .infra
-                .insert((k, s), local_addr(&listener.local_addr())?);
-            tokio::spawn(tcp::serve(
-                shared.clone(),
-                listener,
-                tcp::Opener::Fixed(k),
-                s,
-                service.addr,
-            ));
+            for (m, member) in service.members.iter().enumerate() {
+                let what = format!("tcp {}->{} member {m}", shared.endpoints[k], service.id);
+                let listener = bind_tcp(loopback, &what).await?;
+                addrs
+                    .infra
+                    .entry((k, s))
+                    .or_default()
+                    .push(local_addr(&listener.local_addr())?);
+                tokio::spawn(tcp::serve(
+                    shared.clone(),
+                    listener,
+                    tcp::Opener::Fixed(k),
+                    s,
+                    *member,
+                ));
+            }
         }
     }
     Ok(addrs)

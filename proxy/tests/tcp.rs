@@ -3,7 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use proxy::{Endpoint, LinkFault, LinkRules, Proxy, ProxyConfig, ProxyMode, TcpCutMode, Transport};
+use proxy::{
+    Endpoint, LinkFault, LinkRules, Proxy, ProxyConfig, ProxyMode, Service, TcpCutMode, Transport,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
@@ -282,7 +284,7 @@ async fn infrastructure_links_are_named_by_service_and_shutdown_closes_connectio
         Transport::Udp,
         ProxyMode::PerLink,
     );
-    config.infrastructure = vec![Endpoint::new("redis", redis.local_addr().unwrap())];
+    config.infrastructure = vec![Service::new("redis", vec![redis.local_addr().unwrap()])];
     let proxy = Proxy::start(config).unwrap();
     let mut a = TcpStream::connect(proxy.infra_addr("n1", "redis").unwrap())
         .await
@@ -304,4 +306,52 @@ async fn infrastructure_links_are_named_by_service_and_shutdown_closes_connectio
         .await
         .unwrap();
     assert!(is_reset_or_eof(r), "shutdown closed the backend connection");
+}
+
+#[tokio::test]
+async fn one_cut_isolates_a_node_from_every_member_of_a_clustered_service() {
+    let n1 = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let members = [
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    ];
+    let mut config = ProxyConfig::new(
+        vec![Endpoint::new("n1", n1.local_addr().unwrap())],
+        Transport::Tcp,
+        ProxyMode::PerLink,
+    );
+    config.infrastructure = vec![Service::new(
+        "etcd",
+        members.iter().map(|m| m.local_addr().unwrap()).collect(),
+    )];
+    let proxy = Proxy::start(config).unwrap();
+    let addrs = proxy.infra_addrs("n1", "etcd").unwrap().to_vec();
+    assert_eq!(addrs.len(), 3, "one proxy address per member");
+    let mut clients = Vec::new();
+    let mut backends = Vec::new();
+    for (addr, member) in addrs.iter().zip(&members) {
+        let mut a = TcpStream::connect(addr).await.unwrap();
+        let (mut b, _) = member.accept().await.unwrap();
+        a.write_all(b"hi").await.unwrap();
+        assert_eq!(
+            read_exact_within(&mut b, 2, Duration::from_secs(1)).await,
+            b"hi"
+        );
+        clients.push(a);
+        backends.push(b);
+    }
+    proxy
+        .apply(LinkRules::healed().with_cut("n1", "etcd"))
+        .await
+        .unwrap();
+    for (a, b) in clients.iter_mut().zip(backends.iter_mut()) {
+        a.write_all(b"cut").await.unwrap();
+        assert!(nothing_arrives(b, Duration::from_millis(150)).await);
+    }
+    assert!(
+        proxy.stats("n1", "etcd").unwrap().forwarded >= 3,
+        "every member's traffic counts on the one link"
+    );
+    proxy.shutdown().await;
 }
