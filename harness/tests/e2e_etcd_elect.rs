@@ -253,3 +253,107 @@ fn etcd_elect_seeded_bug_no_lease_check_is_a_live_overlap() {
     assert_eq!(out.status.code(), Some(1), "{:?}", out.status);
     assert_nothing_left(&dir, &records);
 }
+
+/// The text between the first `before` and the next `after` in `text`.
+fn between<'a>(text: &'a str, before: &str, after: &str) -> Option<&'a str> {
+    let start = text.find(before)? + before.len();
+    let len = text[start..].find(after)?;
+    Some(&text[start..start + len])
+}
+
+#[test]
+fn etcd_elect_runs_on_a_three_member_cluster_that_is_gone_after_the_run() {
+    let store = tempfile::tempdir().unwrap();
+    require_etcd();
+    let out = run_in(
+        store.path(),
+        &[
+            "--target",
+            "etcd-elect",
+            "--seed",
+            "2",
+            "--time-limit",
+            "3s",
+            "--nemesis",
+            "none",
+            "--recovery",
+            "1s",
+        ],
+    );
+    let dir = latest(store.path());
+    let records = history(&dir);
+    assert_eq!(out.status.code(), Some(0), "all checkers valid");
+    // Three member processes under the one service name, each started and
+    // ready (/health: the cluster has a leader) before the first client.
+    let etcd = |event: ProcessEvent| -> Vec<(usize, u32)> {
+        records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.event {
+                Event::Process(p) if p.node == "etcd" && p.event == event => Some((i, p.pid?)),
+                _ => None,
+            })
+            .collect()
+    };
+    let starts = etcd(ProcessEvent::Start);
+    let ready = etcd(ProcessEvent::Ready);
+    let pids: std::collections::BTreeSet<u32> = starts.iter().map(|s| s.1).collect();
+    assert_eq!(pids.len(), 3, "three etcd member processes: {starts:?}");
+    assert_eq!(ready.len(), 3, "{ready:?}");
+    let first_client = records
+        .iter()
+        .position(|r| matches!(&r.event, Event::Process(p) if p.node == "n1" && p.event == ProcessEvent::Start))
+        .unwrap();
+    assert!(ready.iter().all(|r| r.0 < first_client));
+    // Each member kept its own data and log, and they formed ONE cluster:
+    // three distinct member ids, and every member saw the same Raft leader,
+    // one of the three.
+    let mut ids = Vec::new();
+    let mut leaders = Vec::new();
+    for m in 0..3 {
+        assert!(dir.join(format!("infra/etcd-{m}/data/member")).is_dir());
+        let log = std::fs::read_to_string(dir.join(format!("infra/etcd-{m}.log"))).unwrap();
+        ids.push(
+            between(&log, "\"local-member-id\":\"", "\"")
+                .unwrap_or_else(|| panic!("member {m} logged its id"))
+                .to_string(),
+        );
+        leaders.push(
+            between(&log, " elected leader ", " at term")
+                .unwrap_or_else(|| panic!("member {m} saw a Raft leader"))
+                .to_string(),
+        );
+        assert_eq!(
+            log.matches("\"msg\":\"added member\"").count(),
+            3,
+            "member {m} added three members"
+        );
+        assert!(
+            log.split("voters=(").skip(1).any(|rest| rest
+                .split(')')
+                .next()
+                .unwrap()
+                .split_whitespace()
+                .count()
+                == 3),
+            "member {m} ran with three voters"
+        );
+    }
+    let distinct: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+    assert!(leaders.iter().all(|l| l == &leaders[0]), "{leaders:?}");
+    assert!(ids.contains(&leaders[0]), "{leaders:?} among {ids:?}");
+    // A client was elected through the cluster.
+    assert!(!leader_terms(&records).is_empty());
+    // Nothing of the run is left: no client, no member (by the pids the
+    // history recorded).
+    assert_nothing_left(&dir, &records);
+    for pid in pids {
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| !c.contains("etcd")),
+            "etcd member pid {pid} was reaped"
+        );
+    }
+}

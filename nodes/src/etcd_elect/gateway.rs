@@ -3,6 +3,8 @@
 //! JSON strings. The answer parsers are pure functions so they are tested on
 //! answers captured from a real etcd 3.4.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -41,25 +43,63 @@ pub enum GatewayError {
     },
 }
 
-/// A blocking client of one etcd endpoint's gateway (cheap to clone; clones
-/// share a connection pool, so each request can run on its own thread).
+/// A blocking client of an etcd cluster's gateway: one or more endpoints
+/// (cheap to clone; clones share a connection pool and the preferred
+/// endpoint, so each request can run on its own thread).
+///
+/// A request goes to the endpoint that answered last. When it cannot reach
+/// that one (refused, reset, timed out: a dead, paused or cut member) or the
+/// member says it cannot serve (HTTP 503: no Raft leader), the same request
+/// is tried once on each other endpoint in turn, each with the full timeout.
+/// The caller's lease bookkeeping counts from the start of the whole call,
+/// so time spent failing over only makes its deadline earlier, never later.
 #[derive(Clone)]
 pub struct Gateway {
     agent: ureq::Agent,
-    base: String,
+    bases: Arc<Vec<String>>,
+    preferred: Arc<AtomicUsize>,
+}
+
+/// Why `--etcd` could not be used.
+#[derive(Debug, Error)]
+#[error("no etcd endpoint in {0:?}: give host:port, or several separated by commas")]
+pub struct NoEndpoint(pub String);
+
+/// One attempt at one endpoint.
+enum Attempt {
+    /// An answer to parse (any status but 503).
+    Answer(String),
+    /// Try the next endpoint.
+    Unreachable(GatewayError),
 }
 
 impl Gateway {
-    /// A client of the etcd whose client URL is `http://{endpoint}`.
-    pub fn new(endpoint: &str) -> Gateway {
+    /// A client of the etcd members whose client URLs are `http://{endpoint}`
+    /// for each comma-separated `host:port` in `endpoints`.
+    pub fn new(endpoints: &str) -> Result<Gateway, NoEndpoint> {
+        let bases: Vec<String> = endpoints
+            .split(',')
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+            .map(|e| format!("http://{e}"))
+            .collect();
+        if bases.is_empty() {
+            return Err(NoEndpoint(endpoints.to_owned()));
+        }
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .new_agent();
-        Gateway {
+        Ok(Gateway {
             agent,
-            base: format!("http://{endpoint}"),
-        }
+            bases: Arc::new(bases),
+            preferred: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The endpoint requests go to first (index into the `endpoints` list).
+    pub fn preferred(&self) -> usize {
+        self.preferred.load(Ordering::Relaxed)
     }
 
     fn post(
@@ -68,20 +108,49 @@ impl Gateway {
         body: &Value,
         timeout: Duration,
     ) -> Result<String, GatewayError> {
-        let http = |source: ureq::Error| GatewayError::Http {
-            path,
-            source: Box::new(source),
+        let first = self.preferred();
+        let mut last = None;
+        for k in 0..self.bases.len() {
+            let index = (first + k) % self.bases.len();
+            match self.attempt(&self.bases[index], path, body, timeout) {
+                Attempt::Answer(text) => {
+                    self.preferred.store(index, Ordering::Relaxed);
+                    return Ok(text);
+                }
+                Attempt::Unreachable(error) => last = Some(error),
+            }
+        }
+        Err(last.expect("at least one endpoint"))
+    }
+
+    fn attempt(&self, base: &str, path: &'static str, body: &Value, timeout: Duration) -> Attempt {
+        let http = |source: ureq::Error| {
+            Attempt::Unreachable(GatewayError::Http {
+                path,
+                source: Box::new(source),
+            })
         };
-        let mut response = self
+        let sent = self
             .agent
-            .post(format!("{}{path}", self.base))
+            .post(format!("{base}{path}"))
             .config()
             .timeout_global(Some(timeout))
             .build()
             .header("content-type", "application/json")
-            .send(body.to_string())
-            .map_err(http)?;
-        response.body_mut().read_to_string().map_err(http)
+            .send(body.to_string());
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(error) => return http(error),
+        };
+        let status = response.status().as_u16();
+        match response.body_mut().read_to_string() {
+            Err(error) => http(error),
+            Ok(text) if status == 503 => Attempt::Unreachable(GatewayError::Answer {
+                path,
+                message: format!("{base} cannot serve (503): {text:.200}"),
+            }),
+            Ok(text) => Attempt::Answer(text),
+        }
     }
 
     /// `/v3/lease/grant`: a new lease with `ttl` (etcd may raise it to its minimum).
@@ -293,6 +362,69 @@ mod tests {
             .unwrap_err()
             .contains("lease not found"));
         assert!(parse_grant("<html>").is_err());
+    }
+
+    /// A one-shot HTTP server on loopback answering every request with
+    /// `status` and `body`; returns its address.
+    fn fake_member(status: &'static str, body: &'static str) -> String {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = [0u8; 4096];
+                let _ = stream.read(&mut request);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn fails_over_to_a_member_that_answers_and_stays_there() {
+        // A closed port (refused) and a member without a Raft leader (503),
+        // then one that answers.
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().to_string()
+        };
+        let no_leader = fake_member(
+            "503 Service Unavailable",
+            r#"{"error":"etcdserver: no leader","code":14}"#,
+        );
+        let good = fake_member("200 OK", GRANT);
+        let gateway = Gateway::new(&format!("{closed}, {no_leader},{good}")).unwrap();
+        let timeout = Duration::from_millis(500);
+        assert_eq!(
+            gateway.grant(Duration::from_secs(2), timeout).unwrap(),
+            (4111120189867556869, Duration::from_secs(2))
+        );
+        assert_eq!(
+            gateway.preferred(),
+            2,
+            "the member that answered is asked first next time"
+        );
+        assert!(gateway
+            .clone()
+            .grant(Duration::from_secs(2), timeout)
+            .is_ok());
+        // An error etcd answers with is an answer, not a reason to fail over.
+        let refusing = fake_member("500 Internal Server Error", NO_LEADER);
+        let gateway = Gateway::new(&format!("{refusing},{good}")).unwrap();
+        assert_eq!(gateway.leader("e", timeout).unwrap(), None);
+        assert_eq!(gateway.preferred(), 0);
+        // Nobody answers: the last transport error.
+        let gateway = Gateway::new(&closed).unwrap();
+        assert!(matches!(
+            gateway.grant(Duration::from_secs(2), timeout),
+            Err(GatewayError::Http { .. })
+        ));
+        assert!(Gateway::new(" , ").is_err());
     }
 
     #[test]

@@ -28,7 +28,8 @@ pub struct EtcdElectArgs {
     /// This node's id (n1, n2, ...), also the value it campaigns with.
     #[arg(long, env = "SPLITBRAIN_ID")]
     pub id: String,
-    /// etcd's client address, host:port (the proxy's address for it).
+    /// etcd's client addresses, host:port, comma-separated for a cluster
+    /// (the proxy's address for each member); requests fail over between them.
     #[arg(long)]
     pub etcd: String,
     /// The election name every node campaigns on.

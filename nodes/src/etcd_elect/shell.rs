@@ -32,7 +32,8 @@ const TERM_FILE: &str = "etcd-elect-term";
 pub struct ShellConfig {
     /// The state machine's settings.
     pub client: ElectConfig,
-    /// etcd's client address (`host:port`, the proxy's address for it).
+    /// etcd's client addresses (`host:port`, comma-separated: one per
+    /// member, each the proxy's address for it).
     pub etcd: String,
     /// The election name campaigned on.
     pub election: String,
@@ -48,6 +49,9 @@ pub enum ShellError {
     /// Events could not be written (other than stdout being closed).
     #[error(transparent)]
     Protocol(ProtocolError),
+    /// `--etcd` names no endpoint.
+    #[error(transparent)]
+    Endpoints(#[from] super::gateway::NoEndpoint),
     /// The term file could not be read or written.
     #[error("term file {path}: {source}")]
     TermFile {
@@ -92,11 +96,12 @@ fn event_loop(
         Some(path) => read_term(path)?,
         None => 0,
     };
+    let gateway = Gateway::new(&config.etcd).map_err(ShellError::Endpoints)?;
     let clock = Instant::now();
     let (answers_tx, answers) = mpsc::channel();
     let mut shell = Shell {
         client: ElectionClient::new(config.client.clone(), restored, Duration::ZERO),
-        gateway: Gateway::new(&config.etcd),
+        gateway,
         answers_tx,
         events,
         term_file,
