@@ -689,6 +689,20 @@ mod tests {
     }
 
     #[test]
+    fn every_builtin_target_loads() {
+        for (name, _) in nodes::target::BUILTIN_TARGETS {
+            let t = Target::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(t.name, *name);
+        }
+        let slow = Target::load("etcdctl-elect").unwrap();
+        assert_eq!(slow.infrastructure[0].members, 3);
+        assert!(
+            slow.timing.gap_bound() > Duration::from_secs(60),
+            "a dead leader's key stays 60 s"
+        );
+    }
+
+    #[test]
     fn unknown_target_lists_builtins() {
         let e = Target::load("no-such-target").unwrap_err().to_string();
         assert!(

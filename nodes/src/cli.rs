@@ -31,6 +31,11 @@ pub enum NodeCommand {
     /// An etcd election client: campaigns on an election over etcd's v3 API
     /// with a lease; its term is its key's create revision.
     EtcdElect(crate::etcd_elect::EtcdElectArgs),
+    /// The real `etcdctl elect` (60 s session lease) through a Python
+    /// adapter; its term is its key's create revision. Flags go to the
+    /// adapter (`--help` shows them).
+    #[command(disable_help_flag = true)]
+    EtcdctlElect(crate::etcdctl_elect::EtcdctlElectArgs),
 }
 
 /// Flags of `splitbrain node raft`.
@@ -205,6 +210,7 @@ pub fn run(cmd: NodeCommand) -> anyhow::Result<()> {
         NodeCommand::Lease(args) => crate::lease::run_lease(&args),
         NodeCommand::Bully(args) => crate::bully::run_bully(&args),
         NodeCommand::EtcdElect(args) => crate::etcd_elect::run(&args),
+        NodeCommand::EtcdctlElect(args) => crate::etcdctl_elect::run(&args),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod target;
 pub mod bully;
 pub mod cli;
 pub mod etcd_elect;
+pub mod etcdctl_elect;
 pub mod lease;
 pub mod protocol;
 pub mod raft;

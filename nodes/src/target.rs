@@ -8,6 +8,10 @@ pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("redis-lease", include_str!("../targets/redis-lease.toml")),
     ("bully", include_str!("../targets/bully.toml")),
     ("etcd-elect", include_str!("../targets/etcd-elect.toml")),
+    (
+        "etcdctl-elect",
+        include_str!("../targets/etcdctl-elect.toml"),
+    ),
 ];
 
 /// The TOML of a built-in target by name.
