@@ -184,7 +184,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     write_run_toml(&dir, opts, &target, n, seed, &replay);
 
     // Infrastructure before the proxy (which fronts it) and the nodes.
-    let mut infra = match Infrastructure::start(&target.infrastructure, dir.path(), &rec) {
+    let mut infra = match Infrastructure::start(&target.infrastructure, dir.path(), &rec, &listen) {
         Ok(i) => i,
         Err(e) => return Err(abort(&rec, &dir, e)),
     };
