@@ -95,3 +95,23 @@ fn missing_infrastructure_binary_names_the_package() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("apt-get install kv-server"), "{err}");
 }
+
+#[test]
+fn a_cluster_of_zero_members_is_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = target_file(
+        tmp.path(),
+        "zero.toml",
+        "[node]\nargv = [\"true\"]\n[[infrastructure]]\nname = \"kv\"\nmembers = 0\nargv = [\"kv-server\", \"--port\", \"{port}\"]\n",
+    );
+    let out = run_in(
+        &tmp.path().join("store"),
+        &["--target", t.to_str().unwrap(), "--nodes", "1"],
+    );
+    assert_eq!(out.status.code(), Some(254), "a configuration error");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("zero.toml:5:") && err.contains("members must be between 1 and 9"),
+        "{err}"
+    );
+}
