@@ -345,6 +345,29 @@ fn etcd_elect_runs_on_a_three_member_cluster_that_is_gone_after_the_run() {
     assert!(ids.contains(&leaders[0]), "{leaders:?} among {ids:?}");
     // A client was elected through the cluster.
     assert!(!leader_terms(&records).is_empty());
+    // Every client was given three distinct member addresses, and none is a
+    // member's real client address: they are its own proxy addresses.
+    let real: Vec<String> = (0..3)
+        .map(|m| {
+            let log = std::fs::read_to_string(dir.join(format!("infra/etcd-{m}.log"))).unwrap();
+            between(&log, "\"listen-client-urls\":[\"http://", "\"")
+                .expect("member's client URL in its log")
+                .to_string()
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in ["n1", "n2", "n3"] {
+        let err = std::fs::read_to_string(dir.join(format!("nodes/{n}.stderr"))).unwrap();
+        let list = between(&err, "etcd endpoints ", "\n").expect("endpoints logged");
+        let addrs: std::collections::BTreeSet<&str> = list.split(',').collect();
+        assert_eq!(addrs.len(), 3, "{n}: {list}");
+        assert!(
+            addrs.iter().all(|a| !real.iter().any(|r| r == a)),
+            "{n} bypasses the proxy: {list} vs {real:?}"
+        );
+        seen.extend(addrs.into_iter().map(str::to_string));
+    }
+    assert_eq!(seen.len(), 9, "one proxy address per (client, member)");
     // Nothing of the run is left: no client, no member (by the pids the
     // history recorded).
     assert_nothing_left(&dir, &records);

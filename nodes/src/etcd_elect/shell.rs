@@ -97,6 +97,10 @@ fn event_loop(
         None => 0,
     };
     let gateway = Gateway::new(&config.etcd).map_err(ShellError::Endpoints)?;
+    eprintln!(
+        "etcd-elect {}: etcd endpoints {}",
+        config.client.id, config.etcd
+    );
     let clock = Instant::now();
     let (answers_tx, answers) = mpsc::channel();
     let mut shell = Shell {
