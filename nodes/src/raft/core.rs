@@ -293,6 +293,7 @@ impl RaftNode {
                 self.heartbeat_deadline.min(self.quorum_check_deadline)
             }
             Role::Leader => self.heartbeat_deadline,
+            Role::Candidate => self.election_deadline.min(self.heartbeat_deadline),
             _ => self.election_deadline,
         }
     }
@@ -325,6 +326,12 @@ impl RaftNode {
                     } else {
                         self.become_candidate(now, &mut out);
                     }
+                } else if self.role == Role::Candidate && now >= self.heartbeat_deadline {
+                    // Raft §5: servers retry RPCs that get no answer in time.
+                    // A request lost to a dropped packet, or to a voter that
+                    // was restarting, is asked again within the election.
+                    self.heartbeat_deadline = now + self.config.heartbeat_interval;
+                    self.request_votes(&mut out);
                 }
             }
         }
@@ -717,7 +724,16 @@ impl RaftNode {
             self.become_leader(now, out);
             return;
         }
+        self.heartbeat_deadline = now + self.config.heartbeat_interval;
+        self.request_votes(out);
+    }
+
+    /// Ask every peer that has not granted its vote yet in this term.
+    fn request_votes(&mut self, out: &mut Vec<Output>) {
         for peer in self.config.peers.clone() {
+            if self.votes.contains(&peer) {
+                continue;
+            }
             let request = Message::RequestVote {
                 from: self.config.id.clone(),
                 term: self.term,

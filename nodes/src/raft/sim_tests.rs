@@ -976,3 +976,32 @@ fn check_quorum_makes_an_isolated_leader_step_down() {
     cluster.run_for(ms(3000));
     assert_eq!(cluster.leaders(), vec![leader]);
 }
+
+#[test]
+fn candidate_asks_again_the_peers_that_have_not_granted_their_vote() {
+    let mut candidate = node("n1", 5);
+    let first = time_out(&mut candidate);
+    assert_eq!((candidate.role(), candidate.term()), (Role::Candidate, 1));
+    let asked = |outputs: &[Output]| -> Vec<NodeId> {
+        sends(outputs)
+            .into_iter()
+            .filter(|(_, m)| matches!(m, Message::RequestVote { term: 1, .. }))
+            .map(|(to, _)| to)
+            .collect()
+    };
+    assert_eq!(asked(&first), names(5)[1..].to_vec());
+    let now = candidate.next_deadline() - ms(1);
+    candidate.step(
+        now,
+        Message::RequestVoteReply {
+            from: "n2".into(),
+            term: 1,
+            granted: true,
+        },
+    );
+    // Before its election times out, the candidate retries the others once
+    // per heartbeat interval, in the same term.
+    let retry = time_out(&mut candidate);
+    assert_eq!((candidate.role(), candidate.term()), (Role::Candidate, 1));
+    assert_eq!(asked(&retry), vec!["n3", "n4", "n5"]);
+}
