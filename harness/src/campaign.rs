@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::run::{self, compact_duration, RunOptions};
 
 /// Campaign files built into the binary: `splitbrain campaign nightly`.
-pub const BUILTIN_CAMPAIGNS: [(&str, &str); 3] = [
+pub const BUILTIN_CAMPAIGNS: [(&str, &str); 4] = [
     (
         "nightly",
         include_str!("../../nodes/campaigns/nightly.toml"),
@@ -41,6 +41,10 @@ pub const BUILTIN_CAMPAIGNS: [(&str, &str); 3] = [
     (
         "mutants",
         include_str!("../../nodes/campaigns/mutants.toml"),
+    ),
+    (
+        "raft-options",
+        include_str!("../../nodes/campaigns/raft-options.toml"),
     ),
 ];
 

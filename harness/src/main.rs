@@ -135,7 +135,7 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct CampaignArgs {
-    /// A campaign file (TOML), or a built-in campaign: nightly, example.
+    /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options.
     file: String,
     /// Carry out only slice K of N of the matrix (runs whose index ≡ K-1 mod N).
     #[arg(long, value_parser = results::campaign::Shard::parse)]

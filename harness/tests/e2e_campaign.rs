@@ -519,6 +519,91 @@ fn report_rerenders_runs_and_campaigns_from_their_files() {
     assert_eq!(out.status.code(), Some(254), "neither a run nor a campaign");
 }
 
+/// two-kings as a "mutant" of the correct raft: detected by term-uniqueness,
+/// which raft never fails on the same preset and seed.
+const MUTANTS: &str = r#"
+name = "mutants-e2e"
+seeds = [3]
+
+[[targets]]
+name = "raft/kill"
+target = "raft"
+nodes = 3
+presets = ["kill"]
+time_limit = "3s"
+nemesis_interval = "700ms"
+fault_duration = "600ms"
+recovery = "1s"
+
+[[targets]]
+target = "two-kings.toml"
+baseline = "raft/kill"
+"#;
+
+#[test]
+fn a_mutants_campaign_scores_detection_against_the_correct_variant() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_files(dir);
+    std::fs::write(dir.join("mutants.toml"), MUTANTS).unwrap();
+    let store = dir.join("store");
+    let out = splitbrain_in(
+        dir,
+        &[
+            "campaign",
+            "mutants.toml",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Detected, but one seed is short of the 20 the correct variant needs.
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("mutation score"), "{stdout}");
+    assert!(
+        stdout.contains("median first violation ≤ 30 s: met"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("≥ 20 seeds per preset: NOT met"),
+        "{stdout}"
+    );
+    let campaign = std::fs::canonicalize(store.join("campaigns/mutants-e2e/latest")).unwrap();
+    let score: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(campaign.join("mutation.json")).unwrap())
+            .unwrap();
+    let mutant = &score["mutants"][0];
+    assert_eq!(mutant["mutant"], "two-kings", "{score}");
+    assert_eq!(mutant["baseline"], "raft/kill");
+    assert_eq!(
+        (mutant["runs"].as_u64(), mutant["detected_runs"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert!(
+        mutant["caught_by"]["term-uniqueness"].as_u64() == Some(1),
+        "{mutant}"
+    );
+    let median = mutant["median_first_violation_ms"].as_f64().unwrap();
+    assert!(median > 0.0 && median < 3_000.0, "{median}");
+    let base = &score["baselines"][0];
+    assert_eq!(base["safety_violation_runs"], 0, "{base}");
+    assert_eq!(base["seeds"], 1);
+    // The mutant ran the baseline's schedule: same preset, node count and length.
+    let summary = summary(&campaign);
+    let presets: BTreeSet<&str> = summary["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["preset"].as_str().unwrap())
+        .collect();
+    assert_eq!(presets, BTreeSet::from(["kill"]));
+    // `report` re-renders the score from the files.
+    let again = splitbrain_in(dir, &["report", campaign.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&again.stdout).contains("mutation score"));
+    assert_eq!(again.status.code(), Some(1));
+    no_nodes_left(dir);
+}
+
 #[test]
 fn bad_campaign_files_exit_254_before_anything_starts() {
     let tmp = tempfile::tempdir().unwrap();
@@ -532,6 +617,22 @@ fn bad_campaign_files_exit_254_before_anything_starts() {
     );
     assert_eq!(out.status.code(), Some(254));
     assert!(String::from_utf8_lossy(&out.stderr).contains("paws"));
+    assert!(!store.join("raft").exists(), "no run started");
+    // A mutant may not change its baseline's schedule.
+    let bad = format!("{MUTANTS}nodes = 5\n");
+    std::fs::write(tmp.path().join("bad-mutant.toml"), bad).unwrap();
+    let out = splitbrain_in(
+        tmp.path(),
+        &[
+            "campaign",
+            "bad-mutant.toml",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(254));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("remove `nodes`"), "{stderr}");
     assert!(!store.join("raft").exists(), "no run started");
 }
 

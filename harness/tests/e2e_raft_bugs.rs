@@ -116,3 +116,19 @@ fn no_log_check_is_caught_by_vote_up_to_date() {
 fn correct_node_is_valid_under_one_way() {
     assert_correct_valid(ONE_WAY);
 }
+
+#[test]
+fn stale_heartbeat_is_caught_by_leader_agreement_or_stale_leader() {
+    // After the heal, followers already in the new term accept the old
+    // leader's heartbeat. Whether one of them names the old leader for its
+    // term (leader-agreement) or the old leader simply goes on next to the
+    // new one (stale-leader) is a race between the two heartbeats; either is
+    // this bug, and the correct node fails neither on this command.
+    let (code, results) = run(PARTITION_LEADER, Some("stale-heartbeat"));
+    let caught: Vec<&str> = ["leader-agreement", "stale-leader"]
+        .into_iter()
+        .filter(|c| verdict_of(&results, c) == "invalid")
+        .collect();
+    assert!(!caught.is_empty(), "stale-heartbeat: {results}");
+    assert_eq!(code, Some(1), "a violation → exit 1");
+}
