@@ -17,6 +17,7 @@ use crate::history::{
     ExitStatus, Liveness, Nanos, NemesisRecord, ProcessEvent, Record, Role, RunHeader, Source,
 };
 use crate::model::{HistoryModel, NodeSet};
+use crate::quorum_leader::{self, QuorumLeaderTally};
 use crate::reader::ReadError;
 use crate::stale_leader::{self, Contact, StaleLeaderTally};
 use crate::verdict::{CheckResult, Election, Evidence, Report, Verdict};
@@ -32,16 +33,18 @@ pub const CHECKER_NAMES: [&str; CHECKER_COUNT] = [
     "stale-leader",
     "vote-once",
     "vote-up-to-date",
+    "quorum-leader",
     "crashes",
 ];
 
 /// Checkers that judge safety (a violation is a bug, whatever the faults).
-pub const SAFETY_CHECKERS: [&str; 5] = [
+pub const SAFETY_CHECKERS: [&str; 6] = [
     "term-uniqueness",
     "term-monotonic",
     "leader-agreement",
     "vote-once",
     "vote-up-to-date",
+    "quorum-leader",
 ];
 
 const TERM_UNIQUENESS: usize = 0;
@@ -53,9 +56,10 @@ const LEADER_AGREEMENT: usize = 5;
 const STALE_LEADER: usize = 6;
 const VOTE_ONCE: usize = 7;
 const VOTE_UP_TO_DATE: usize = 8;
-const CRASHES: usize = 9;
+const QUORUM_LEADER: usize = 9;
+const CRASHES: usize = 10;
 /// Number of checkers.
-const CHECKER_COUNT: usize = 10;
+const CHECKER_COUNT: usize = 11;
 
 /// Evidence kept per checker: enough to act on, bounded so memory is too.
 const MAX_EVIDENCE: usize = 20;
@@ -403,6 +407,8 @@ struct Run {
     tenures: Vec<Tenure>,
     // stale-leader (`None` when not selected)
     stale: Option<StaleLeaderTally>,
+    // quorum-leader (`None` when not selected or not applicable)
+    quorum_leader: Option<QuorumLeaderTally>,
 }
 
 /// The streaming checker: [`push`](Checker::push) every record in order,
@@ -467,11 +473,13 @@ impl Checker {
                         || self.enabled[STABILITY]
                         || self.enabled[LEASE_OVERLAP];
                     let stale_leader_on = self.enabled[STALE_LEADER];
+                    let quorum_leader_on = self.enabled[QUORUM_LEADER];
                     self.run = Some(Box::new(Run::new(
                         h,
                         &self.opts,
                         liveness_on,
                         stale_leader_on,
+                        quorum_leader_on,
                         seq,
                         t,
                     )));
@@ -544,6 +552,7 @@ impl Run {
         opts: &CheckOptions,
         liveness_on: bool,
         stale_leader_on: bool,
+        quorum_leader_on: bool,
         seq: u64,
         t: Nanos,
     ) -> Self {
@@ -551,6 +560,8 @@ impl Run {
         let stale = stale_leader_on.then(|| {
             StaleLeaderTally::new(model.n, stale_leader::bound_ns(h, opts.stale_leader_bound))
         });
+        let quorum_leader = (quorum_leader_on && h.liveness == Liveness::PeerQuorum)
+            .then(|| QuorumLeaderTally::new(model.n, quorum_leader::slack_ns(h)));
         let names = model.names.clone();
         let views = vec![NodeView::default(); names.len()];
         let gap_bound_ns = match opts.gap_bound {
@@ -623,6 +634,7 @@ impl Run {
             tolerance_ns,
             tenures: vec![],
             stale,
+            quorum_leader,
         }
     }
 
@@ -723,6 +735,9 @@ impl Run {
                 self.had_network_fault |= !net.cut.is_empty() || !net.degraded.is_empty();
                 self.stop = None;
                 self.model.apply_net(net);
+                if let Some(q) = &mut self.quorum_leader {
+                    q.on_net(&self.model, net, t, seq);
+                }
                 self.recompute(seq, t, true);
                 self.update_stale_leader(seq, t, None, true);
             }
@@ -821,6 +836,9 @@ impl Run {
                 life.incarnation += 1;
                 life.last_start_seq = Some(seq);
                 self.pending_kills &= !(1u128 << i);
+                if let Some(q) = &mut self.quorum_leader {
+                    q.on_start(i, t, seq);
+                }
                 self.end_claims(i, t, "exited");
                 let v = &mut self.views[i];
                 v.paused_at = None;
@@ -927,6 +945,12 @@ impl Run {
             }
         }
         self.states_seen += 1;
+        if i < self.model.n {
+            if let Some(mut q) = self.quorum_leader.take() {
+                q.on_state(i, role, term, t, seq, &|j| self.node_name(j));
+                self.quorum_leader = Some(q);
+            }
+        }
         let inc = life.incarnation;
         // term-monotonic
         if let Some((last_term, last_seq, last_t, last_inc)) = self.views[i].last_state {
@@ -1489,6 +1513,10 @@ impl Run {
                 },
                 VOTE_ONCE => self.result_vote_once(),
                 VOTE_UP_TO_DATE => self.result_vote_up_to_date(),
+                QUORUM_LEADER => match &self.quorum_leader {
+                    Some(q) => q.result(),
+                    None => quorum_leader::not_applicable(),
+                },
                 CRASHES => self.result_crashes(),
                 _ => unreachable!(),
             };
@@ -1522,7 +1550,7 @@ impl Run {
         let (Some(seq), true) = (self.bypass_seq, self.had_network_fault) else {
             return r;
         };
-        if !matches!(k, ELECTION_GAP | STABILITY | STALE_LEADER) {
+        if !matches!(k, ELECTION_GAP | STABILITY | STALE_LEADER | QUORUM_LEADER) {
             return r;
         }
         r.verdict = Verdict::Unknown;

@@ -11,6 +11,7 @@ pub mod check;
 mod fast;
 pub mod history;
 pub mod model;
+mod quorum_leader;
 pub mod reader;
 mod stale_leader;
 pub mod synth;
