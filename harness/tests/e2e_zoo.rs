@@ -235,3 +235,62 @@ fn bully_elects_a_second_coordinator_across_a_partition() {
         assert_eq!(verdict_of(&results, checker), "valid", "{checker}");
     }
 }
+
+#[test]
+fn bully_lets_a_cut_off_node_take_office_and_quorum_leader_says_so() {
+    // Seed 2 puts n1, a non-coordinator, alone on the minority side at about
+    // 2.3 s for 1.5 s: it hears no higher node, declares itself coordinator
+    // in a new term while it cannot reach anyone, and quorum-leader flags
+    // the claim (the bully algorithm needs no quorum: a real violation).
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let (code, dir) = zoo_run(
+        &store,
+        "bully",
+        &[
+            "--seed",
+            "2",
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+            "--fault-duration",
+            "1500ms",
+            "--time-limit",
+            "5500ms",
+            "--recovery",
+            "2s",
+        ],
+    );
+    let results = results_json(&dir);
+    let quorum = result_of(&results, "quorum-leader");
+    assert_eq!(quorum["verdict"], "invalid", "{quorum}");
+    assert_eq!(code, Some(1), "a safety violation → exit 1");
+    // The evidence names a leader claim of the cut-off node and the net
+    // event that cut it off.
+    let records = history(&dir);
+    let evidence = &quorum["evidence"][0];
+    let node = evidence["nodes"][0].as_str().expect("claimant").to_string();
+    let kinds: Vec<&str> = evidence["seqs"]
+        .as_array()
+        .expect("seqs")
+        .iter()
+        .map(|s| {
+            let seq = s.as_u64().unwrap();
+            let record = records
+                .iter()
+                .find(|r| r.seq == seq)
+                .unwrap_or_else(|| panic!("evidence seq {seq} is in the history"));
+            match &record.event {
+                Event::State(s) if s.role == Role::Leader && s.node == node => "claim",
+                Event::State(s) if s.node == node => "window",
+                Event::Net(n) if n.cut.iter().any(|[a, b]| *a == node || *b == node) => "cut",
+                other => panic!("unexpected evidence {other:?}"),
+            }
+        })
+        .collect();
+    assert_eq!(kinds, ["cut", "window", "claim"], "{quorum}");
+    for checker in ["term-uniqueness", "term-monotonic", "leader-agreement"] {
+        assert_eq!(verdict_of(&results, checker), "valid", "{checker}");
+    }
+}
