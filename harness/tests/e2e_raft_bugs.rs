@@ -63,6 +63,26 @@ const ONE_WAY: &[&str] = &[
     "2s",
 ];
 
+/// Split 5 nodes in two (seed 2: about 1.5 s in, n1 and n2 are cut off from
+/// the other three): a node of the pair that counts ⌊N/2⌋ = 2 votes as a
+/// majority takes office without a quorum.
+const PARTITION: &[&str] = &[
+    "--nodes",
+    "5",
+    "--seed",
+    "2",
+    "--nemesis",
+    "partition",
+    "--nemesis-interval",
+    "1s",
+    "--fault-duration",
+    "1500ms",
+    "--time-limit",
+    "8s",
+    "--recovery",
+    "2s",
+];
+
 /// Runs `args` (plus `--bug bug`) and returns the exit code and results.json.
 fn run(args: &[&str], bug: Option<&str>) -> (Option<i32>, serde_json::Value) {
     let store = tempfile::tempdir().unwrap();
@@ -131,4 +151,14 @@ fn stale_heartbeat_is_caught_by_leader_agreement_or_stale_leader() {
         .collect();
     assert!(!caught.is_empty(), "stale-heartbeat: {results}");
     assert_eq!(code, Some(1), "a violation → exit 1");
+}
+
+#[test]
+fn quorum_off_by_one_is_caught_by_quorum_leader() {
+    assert_caught(PARTITION, "quorum-off-by-one", "quorum-leader");
+}
+
+#[test]
+fn correct_node_is_valid_under_partition() {
+    assert_correct_valid(PARTITION);
 }
