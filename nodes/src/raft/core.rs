@@ -489,17 +489,25 @@ impl RaftNode {
             // BUG(no-log-check): skip the §5.4.1 restriction.
             let log_ok = self.has_bug(Bug::NoLogCheck)
                 || self.is_at_least_as_up_to_date(candidate_log[0], candidate_log[1]);
+            // A candidate retries its request; granting the same vote again
+            // is not a new grant: it neither restarts the election timer nor
+            // is reported again. Otherwise a candidate that can send but not
+            // hear (a one-way cut) would hold every voter's timer back with
+            // its retries, and no one else could ever be elected.
+            let repeat = self.voted_for.as_ref() == Some(&candidate);
             if free_to_vote && log_ok {
                 granted = true;
-                self.voted_for = Some(candidate.clone());
-                self.reset_election_timer(now);
-                let vote = Output::Vote {
-                    term,
-                    candidate: candidate.clone(),
-                    voter_log: self.last_log(),
-                    candidate_log,
-                };
-                self.emit(out, vote);
+                if !repeat {
+                    self.voted_for = Some(candidate.clone());
+                    self.reset_election_timer(now);
+                    let vote = Output::Vote {
+                        term,
+                        candidate: candidate.clone(),
+                        voter_log: self.last_log(),
+                        candidate_log,
+                    };
+                    self.emit(out, vote);
+                }
             }
         }
         let reply = Message::RequestVoteReply {

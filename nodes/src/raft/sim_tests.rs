@@ -1005,3 +1005,22 @@ fn candidate_asks_again_the_peers_that_have_not_granted_their_vote() {
     assert_eq!((candidate.role(), candidate.term()), (Role::Candidate, 1));
     assert_eq!(asked(&retry), vec!["n3", "n4", "n5"]);
 }
+
+#[test]
+fn a_repeated_request_is_granted_again_without_holding_the_timer_back() {
+    let mut voter = node("n2", 3);
+    let first = voter.step(ms(10), request_vote("n1", 1, 0, 0));
+    assert!(vote_granted(&first));
+    let deadline = voter.next_deadline();
+    let again = voter.step(ms(60), request_vote("n1", 1, 0, 0));
+    assert!(vote_granted(&again), "the retry is answered: {again:?}");
+    assert!(
+        !again.iter().any(|o| matches!(o, Output::Vote { .. })),
+        "no second vote is reported: {again:?}"
+    );
+    assert_eq!(
+        voter.next_deadline(),
+        deadline,
+        "the election timer runs on"
+    );
+}
