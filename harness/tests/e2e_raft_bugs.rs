@@ -83,6 +83,26 @@ const PARTITION: &[&str] = &[
     "2s",
 ];
 
+/// Short, frequent pauses (5 nodes) with `kill-voter`: a voter is killed
+/// right after it grants a vote and restarted at once, while resumed nodes
+/// campaign in the same term and retry their RequestVotes.
+const PAUSE_KILL_VOTER: &[&str] = &[
+    "--nodes",
+    "5",
+    "--seed",
+    "2",
+    "--nemesis",
+    "pause,kill-voter",
+    "--nemesis-interval",
+    "700ms",
+    "--fault-duration",
+    "400ms",
+    "--time-limit",
+    "10s",
+    "--recovery",
+    "2s",
+];
+
 /// Runs `args` (plus `--bug bug`) and returns the exit code and results.json.
 fn run(args: &[&str], bug: Option<&str>) -> (Option<i32>, serde_json::Value) {
     let store = tempfile::tempdir().unwrap();
@@ -161,4 +181,14 @@ fn quorum_off_by_one_is_caught_by_quorum_leader() {
 #[test]
 fn correct_node_is_valid_under_partition() {
     assert_correct_valid(PARTITION);
+}
+
+#[test]
+fn forget_vote_is_caught_by_vote_once() {
+    assert_caught(PAUSE_KILL_VOTER, "forget-vote", "vote-once");
+}
+
+#[test]
+fn correct_node_is_valid_under_pause_and_kill_voter() {
+    assert_correct_valid(PAUSE_KILL_VOTER);
 }
