@@ -387,12 +387,12 @@ mod tests {
 
     #[test]
     fn fails_over_to_a_member_that_answers_and_stays_there() {
-        // A closed port (refused) and a member without a Raft leader (503),
+        // A member that never answers (a listener nobody accepts on: held
+        // for the whole test, so a parallel test cannot take its port, as
+        // it could a closed one) and a member without a Raft leader (503),
         // then one that answers.
-        let closed = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().to_string()
-        };
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let closed = silent.local_addr().unwrap().to_string();
         let no_leader = fake_member(
             "503 Service Unavailable",
             r#"{"error":"etcdserver: no leader","code":14}"#,
