@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, Color, Table};
 
 use super::markdown::escape_cell;
 use super::terminal::Style;
@@ -120,17 +120,7 @@ fn terminal_table(
     right: &[usize],
     rows: Vec<(Vec<String>, bool)>,
 ) -> Table {
-    let mut table = Table::new();
-    table
-        .load_preset(presets::UTF8_FULL_CONDENSED)
-        .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_width(style.width);
-    if style.color {
-        table.enforce_styling();
-    } else {
-        table.force_no_tty();
-    }
-    table.set_header(header.to_vec());
+    let mut table = super::terminal::new_table(style, header);
     for (cells, bad) in rows {
         table.add_row(cells.into_iter().enumerate().map(|(i, text)| {
             let mut cell = Cell::new(text);

@@ -47,7 +47,9 @@ impl Style {
     }
 }
 
-fn new_table(style: Style, header: &[&str]) -> Table {
+/// A table in the reports' one look (condensed UTF-8, wrapped to the
+/// style's width, colour only when asked for).
+pub(crate) fn new_table(style: Style, header: &[&str]) -> Table {
     let mut table = Table::new();
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
