@@ -215,12 +215,15 @@ pub fn render_terminal(summary: &CampaignSummary, style: Style) -> String {
     let score = MutationScore::of(summary, Default::default());
     // The invalid runs of seeded bugs are the expected ones: the score
     // counts them, and summary.md lists them.
-    let mutants = mutant_labels(summary);
+    let mutants: Vec<&str> = score
+        .iter()
+        .flat_map(|s| s.mutants.iter().map(|m| m.mutant.as_str()))
+        .collect();
     let attention: Vec<&RunRecord> = summary
         .runs
         .iter()
         .filter(|r| needs_attention(r))
-        .filter(|r| r.status != RunStatus::Invalid || !mutants.contains(&r.plan.target))
+        .filter(|r| r.status != RunStatus::Invalid || !mutants.contains(&r.plan.target.as_str()))
         .collect();
     if !attention.is_empty() {
         let _ = writeln!(s, "runs to look at ({}):", attention.len());
@@ -254,22 +257,6 @@ pub fn render_terminal(summary: &CampaignSummary, style: Style) -> String {
         let _ = writeln!(s, "{}", verdict_line(summary));
     }
     s
-}
-
-/// Labels of the targets that are mutants (name a `baseline`).
-fn mutant_labels(summary: &CampaignSummary) -> Vec<String> {
-    summary
-        .settings
-        .get("targets")
-        .and_then(|t| t.as_array())
-        .map(|targets| {
-            targets
-                .iter()
-                .filter(|t| t.get("baseline").is_some_and(|b| b.is_string()))
-                .filter_map(|t| t.get("label")?.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The campaign report as GitHub-flavoured Markdown.
