@@ -597,6 +597,17 @@ fn a_mutants_campaign_scores_detection_against_the_correct_variant() {
         .map(|r| r["preset"].as_str().unwrap())
         .collect();
     assert_eq!(presets, BTreeSet::from(["kill"]));
+    // In JUnit the caught bug passes; the one failure is the correct
+    // variant's row, short of seeds, as in the exit code.
+    let xml = std::fs::read_to_string(campaign.join("junit.xml")).unwrap();
+    junit_xsd::assert_valid(&xml, "a mutants campaign's junit.xml");
+    assert!(
+        xml.contains("seeded bug caught, as intended, by term-uniqueness"),
+        "{xml}"
+    );
+    assert!(xml.contains("name=\"mutation/two-kings/kill\""), "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(xml.contains("type=\"too-few-seeds\""), "{xml}");
     // `report` re-renders the score from the files.
     let again = splitbrain_in(dir, &["report", campaign.to_str().unwrap()]);
     assert!(String::from_utf8_lossy(&again.stdout).contains("mutation score"));

@@ -15,7 +15,7 @@ use common::junit_xsd::{assert_valid, validate};
 use results::campaign::{CampaignSummary, PlannedRun, RunRecord, RunStatus, CAMPAIGN_FORMAT};
 use results::report::campaign::render_junit;
 use results::report::json::{ResultsFile, RESULTS_FORMAT};
-use results::report::junit::{run_suite, RunCase, RunOutcome, UnknownAs};
+use results::report::junit::{run_suite, Expect, RunCase, RunOutcome, UnknownAs};
 use serde_json::json;
 
 const S: u64 = 1_000_000_000;
@@ -184,6 +184,34 @@ fn campaign_junit_with_every_kind_of_case_is_valid() {
     }
 }
 
+/// The same campaign read as a mutation campaign (`raft+forget-term` is a
+/// mutant of `raft`): its invalid runs pass, and the score's rows are cases.
+#[test]
+fn mutation_campaign_junit_is_valid() {
+    let (mut summary, files) = campaign();
+    summary.settings = json!({"targets": [
+        {"label": "raft", "target": "raft"},
+        {"label": "raft+forget-term", "target": "raft", "bug": "forget-term", "baseline": "raft"},
+        {"label": "etcd", "target": "etcd"},
+    ]});
+    let xml = render_junit(&summary, &files, UnknownAs::Error).unwrap();
+    assert_valid(&xml, "a mutation campaign's junit.xml");
+    // Runs 1 and 2 (the seeded bug, invalid) no longer fail; the mutation
+    // row passes and the correct variant's row fails: 1 seed of 20.
+    assert_eq!(xml.matches("<testcase ").count(), 8, "{xml}");
+    assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
+    assert!(
+        xml.contains("name=\"mutation/raft+forget-term/partition-kill\""),
+        "{xml}"
+    );
+    assert!(xml.contains("type=\"too-few-seeds\""), "{xml}");
+    assert_eq!(
+        xml.matches("seeded bug caught, as intended").count(),
+        2,
+        "{xml}"
+    );
+}
+
 #[test]
 fn campaign_junit_before_any_run_is_valid() {
     let (mut summary, _) = campaign();
@@ -207,6 +235,7 @@ fn run_junit_of_every_outcome_is_valid() {
         header: &h,
         outcome: RunOutcome::Failed("node n1 exited at start: <stderr> & more"),
         duration: Some(Duration::from_millis(31_250)),
+        expect: Expect::Valid,
     });
     let mut timed = RunCase::checked(&h, &reports[1]);
     timed.duration = Some(Duration::from_secs(1234));

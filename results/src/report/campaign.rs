@@ -25,7 +25,7 @@ use comfy_table::{presets, Cell, CellAlignment, Color, ContentArrangement, Table
 
 use super::html::escape;
 use super::json::ResultsFile;
-use super::junit::{self, RunCase, RunOutcome, UnknownAs};
+use super::junit::{self, Expect, RunCase, RunOutcome, UnknownAs};
 use super::markdown::escape_cell;
 use super::terminal::Style;
 use super::ReportError;
@@ -501,6 +501,17 @@ pub fn render_junit(
             (_, None) => Some(report_from_record(r)),
         });
     }
+    let score = MutationScore::of(summary, Default::default());
+    let expect = |r: &RunRecord| -> Expect<'_> {
+        score
+            .iter()
+            .flat_map(|s| &s.mutants)
+            .find(|m| m.mutant == r.plan.target && m.preset == r.plan.preset)
+            .map_or(Expect::Valid, |m| Expect::Caught {
+                baseline: &m.baseline,
+                not_counted: &m.not_counted,
+            })
+    };
     let cases: Vec<RunCase<'_>> = runs
         .iter()
         .zip(headers.iter().zip(&reports))
@@ -511,9 +522,10 @@ pub fn render_junit(
                 None => RunOutcome::Failed(r.error.as_deref().unwrap_or("the run failed")),
             },
             duration: Some(std::time::Duration::from_millis(r.duration_ms)),
+            expect: expect(r),
         })
         .collect();
-    junit::campaign_suite(&summary.name, &cases, unknown)
+    junit::campaign_suite(&summary.name, &cases, unknown, score.as_ref())
 }
 
 #[cfg(test)]

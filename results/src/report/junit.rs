@@ -12,6 +12,23 @@
 //! | unknown, [`UnknownAs::Skipped`] (`--allow-unknown`) | `<skipped type="unknown">` | the run neither passed nor failed, and must not fail the build |
 //! | the run itself failed (exit 255) | `<error type="run-failed">` | the harness could not produce a history to judge |
 //!
+//! In a mutation campaign (targets with a `baseline`), the runs of a seeded
+//! bug are *meant* to be caught, so their cases read the other way round:
+//!
+//! | seeded-bug run outcome | JUnit element |
+//! |---|---|
+//! | invalid by a checker its correct variant never fails there | (passed): the bug was caught |
+//! | invalid only by checkers the correct variant fails too | `<skipped type="not-counted">` |
+//! | valid | `<skipped type="not-caught">`: one seed that missed it |
+//!
+//! and one more case per score row says whether the goals hold: a bug
+//! `mutation/<mutant>/<preset>` fails (`not-detected`, `too-slow`) when it is
+//! not detected or its median first violation is over the goal; a correct
+//! variant `correct/<variant>/<preset>` fails (`safety-violation`,
+//! `too-few-seeds`) when any run broke safety or it ran too few seeds. The
+//! build is then green exactly when the campaign exits 0 on the score, and a
+//! caught bug is never reported as a failure.
+//!
 //! Every test case carries the plain terminal report in `system-out`. The
 //! suite's `skipped` attribute counts the skipped cases.
 //!
@@ -21,6 +38,7 @@
 //! `docs/campaigns.md`). quick-junit names the skip count `disabled`, which
 //! that schema does not allow, so [`skipped_not_disabled`] renames it.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use checkers::{Report, RunHeader, Verdict};
@@ -31,6 +49,7 @@ use quick_xml::name::QName;
 use quick_xml::{Reader, Writer};
 
 use super::{evidence_pointer, run_name, shorten, terminal, ReportError};
+use crate::mutation::MutationScore;
 
 /// How a run the checkers could not judge appears in JUnit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -51,6 +70,23 @@ pub enum RunOutcome<'a> {
     Failed(&'a str),
 }
 
+/// What a run is meant to show, which decides whether a violation fails its
+/// test case.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Expect<'a> {
+    /// Every checker valid: a violation is a failure.
+    #[default]
+    Valid,
+    /// A seeded bug in a mutation campaign: a violation is the point.
+    Caught {
+        /// The correct variant it is compared with.
+        baseline: &'a str,
+        /// Checkers that variant also fails on the same presets and seeds:
+        /// failing them catches nothing.
+        not_counted: &'a BTreeSet<String>,
+    },
+}
+
 /// One run, as a JUnit test case.
 #[derive(Debug, Clone, Copy)]
 pub struct RunCase<'a> {
@@ -60,6 +96,8 @@ pub struct RunCase<'a> {
     pub outcome: RunOutcome<'a>,
     /// Wall-clock time the run took, when known.
     pub duration: Option<Duration>,
+    /// What the run is meant to show.
+    pub expect: Expect<'a>,
 }
 
 impl<'a> RunCase<'a> {
@@ -69,6 +107,7 @@ impl<'a> RunCase<'a> {
             header,
             outcome: RunOutcome::Checked(report),
             duration: None,
+            expect: Expect::Valid,
         }
     }
 }
@@ -130,9 +169,86 @@ fn non_success(
     status
 }
 
+/// The status of a seeded bug's judged run (`None`: the checkers could not
+/// judge it, which reads as for any run), and a line for `system-out`.
+fn seeded_bug_status(
+    report: &Report,
+    baseline: &str,
+    not_counted: &BTreeSet<String>,
+) -> Option<(TestCaseStatus, String)> {
+    let invalid: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Invalid)
+        .map(|r| r.checker.as_str())
+        .collect();
+    let counted: Vec<&str> = invalid
+        .iter()
+        .copied()
+        .filter(|c| !not_counted.contains(*c))
+        .collect();
+    if !counted.is_empty() {
+        let line = format!(
+            "seeded bug caught, as intended, by {} (checkers {baseline} never fails here)",
+            counted.join(", ")
+        );
+        return Some((TestCaseStatus::success(), line));
+    }
+    let (ty, message) = match report.verdict() {
+        Verdict::Invalid => (
+            "not-counted",
+            format!(
+                "invalid only by {}, which the correct variant {baseline} fails too on these presets and seeds: not a catch",
+                invalid.join(", ")
+            ),
+        ),
+        Verdict::Valid => (
+            "not-caught",
+            "the seeded bug went unseen on this seed; the mutation/ case of its row says whether the bug is detected".to_string(),
+        ),
+        Verdict::Unknown => return None,
+    };
+    let mut status = TestCaseStatus::skipped();
+    status
+        .set_type(ty)
+        .set_message(shorten(&message, MESSAGE_CHARS));
+    Some((status, message))
+}
+
 fn test_case(case: &RunCase<'_>, unknown: UnknownAs) -> TestCase {
     let header = case.header;
-    let status = match case.outcome {
+    let seeded = match (case.expect, case.outcome) {
+        (
+            Expect::Caught {
+                baseline,
+                not_counted,
+            },
+            RunOutcome::Checked(report),
+        ) => seeded_bug_status(report, baseline, not_counted),
+        _ => None,
+    };
+    let (status, note) = match seeded {
+        Some((status, note)) => (status, Some(note)),
+        None => (run_status(case, unknown), None),
+    };
+    let mut test_case = TestCase::new(run_name(header), status);
+    test_case.set_classname(format!("splitbrain.{}", header.target));
+    if let Some(duration) = case.duration {
+        test_case.set_time(duration);
+    }
+    if let RunOutcome::Checked(report) = case.outcome {
+        let text = terminal::render(report, Some(header), terminal::Style::default());
+        test_case.set_system_out(match note {
+            Some(note) => format!("{note}\n\n{text}"),
+            None => text,
+        });
+    }
+    test_case
+}
+
+fn run_status(case: &RunCase<'_>, unknown: UnknownAs) -> TestCaseStatus {
+    let header = case.header;
+    match case.outcome {
         RunOutcome::Failed(reason) => non_success(
             NonSuccessKind::Error,
             "run-failed",
@@ -168,29 +284,109 @@ fn test_case(case: &RunCase<'_>, unknown: UnknownAs) -> TestCase {
                 status
             }
         },
-    };
-    let mut test_case = TestCase::new(run_name(header), status);
-    test_case.set_classname(format!("splitbrain.{}", header.target));
-    if let Some(duration) = case.duration {
-        test_case.set_time(duration);
     }
-    if let RunOutcome::Checked(report) = case.outcome {
-        test_case.set_system_out(terminal::render(
-            report,
-            Some(header),
-            terminal::Style::default(),
-        ));
+}
+
+/// One case per row of the mutation score: does this bug meet its goals,
+/// does this correct variant?
+fn score_cases(score: &MutationScore) -> Vec<TestCase> {
+    let goal_ms = score.goals.median_first_violation_ms;
+    let mut cases = Vec::new();
+    for m in &score.mutants {
+        let summary = format!(
+            "{}: detected in {} of {} runs{}; median first violation {}",
+            m.mutant,
+            m.detected_runs,
+            m.runs,
+            if m.caught_by.is_empty() {
+                String::new()
+            } else {
+                let by: Vec<String> = m
+                    .caught_by
+                    .iter()
+                    .map(|(c, n)| format!("{c} {n}"))
+                    .collect();
+                format!(" (by {})", by.join(", "))
+            },
+            m.median_first_violation_ms
+                .map_or("never (fewer than half the runs caught)".to_string(), |t| {
+                    format!("{:.2} s", t / 1e3)
+                }),
+        );
+        let status = if !m.detected() {
+            failure(
+                "not-detected",
+                format!(
+                    "not detected: no run failed a checker that {} never fails on {}",
+                    m.baseline, m.preset
+                ),
+            )
+        } else if !m.median_first_violation_ms.is_some_and(|t| t <= goal_ms) {
+            failure(
+                "too-slow",
+                format!(
+                    "median first violation over the {:.0} s goal: {summary}",
+                    goal_ms / 1e3
+                ),
+            )
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new(format!("mutation/{}/{}", m.mutant, m.preset), status);
+        case.set_classname("splitbrain.mutation");
+        case.set_system_out(summary);
+        cases.push(case);
     }
-    test_case
+    for b in &score.baselines {
+        let summary = format!(
+            "{} on {}: {} runs over {} seeds, {} with a safety violation",
+            b.variant, b.preset, b.runs, b.seeds, b.safety_violation_runs
+        );
+        let status = if b.safety_violation_runs > 0 {
+            failure(
+                "safety-violation",
+                format!("a correct variant broke safety: {summary}"),
+            )
+        } else if b.seeds < score.goals.correct_seeds {
+            failure(
+                "too-few-seeds",
+                format!(
+                    "{} seeds, the score needs {} per preset: {summary}",
+                    b.seeds, score.goals.correct_seeds
+                ),
+            )
+        } else {
+            TestCaseStatus::success()
+        };
+        let mut case = TestCase::new(format!("correct/{}/{}", b.variant, b.preset), status);
+        case.set_classname("splitbrain.mutation");
+        case.set_system_out(summary);
+        cases.push(case);
+    }
+    cases
+}
+
+fn failure(ty: &str, message: String) -> TestCaseStatus {
+    let description = message.clone();
+    non_success(
+        NonSuccessKind::Failure,
+        ty,
+        shorten(&message, MESSAGE_CHARS),
+        description,
+    )
 }
 
 fn to_xml(
     suite_name: &str,
     cases: &[RunCase<'_>],
     unknown: UnknownAs,
+    score: Option<&MutationScore>,
 ) -> Result<String, ReportError> {
     let mut suite = TestSuite::new(suite_name);
     suite.add_test_cases(cases.iter().map(|c| test_case(c, unknown)));
+    if let Some(score) = score {
+        suite.add_test_cases(score_cases(score));
+    }
     let total: Duration = cases.iter().filter_map(|c| c.duration).sum();
     if cases.iter().any(|c| c.duration.is_some()) {
         suite.set_time(total);
@@ -245,16 +441,18 @@ fn rename_disabled<'a>(suite: &'a BytesStart<'_>) -> Result<BytesStart<'a>, Repo
 
 /// A JUnit document for one run (`splitbrain run --junit FILE`).
 pub fn run_suite(case: &RunCase<'_>, unknown: UnknownAs) -> Result<String, ReportError> {
-    to_xml("splitbrain", std::slice::from_ref(case), unknown)
+    to_xml("splitbrain", std::slice::from_ref(case), unknown, None)
 }
 
-/// A JUnit document for a campaign: one suite named `campaign`, one case per run.
+/// A JUnit document for a campaign: one suite named `campaign`, one case per
+/// run, then, for a mutation campaign, one case per row of its `score`.
 pub fn campaign_suite(
     campaign: &str,
     cases: &[RunCase<'_>],
     unknown: UnknownAs,
+    score: Option<&MutationScore>,
 ) -> Result<String, ReportError> {
-    to_xml(campaign, cases, unknown)
+    to_xml(campaign, cases, unknown, score)
 }
 
 #[cfg(test)]
@@ -374,10 +572,11 @@ mod tests {
                 header: &headers[4],
                 outcome: RunOutcome::Failed("etcd did not become healthy in 30 s"),
                 duration: Some(Duration::from_secs(31)),
+                expect: Expect::Valid,
             },
         ];
 
-        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Error).unwrap());
+        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Error, None).unwrap());
         assert_eq!(count(&parsed, "testcase"), 5);
         assert_eq!(count(&parsed, "failure"), 2);
         assert_eq!(count(&parsed, "error"), 2);
@@ -396,13 +595,151 @@ mod tests {
             .any(|m| m.starts_with("etcd did not")));
         assert_eq!(parsed.names[4], "raft/partition-kill-pause/5");
 
-        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Skipped).unwrap());
+        let parsed = parse(&campaign_suite("nightly", &cases, UnknownAs::Skipped, None).unwrap());
         assert_eq!(count(&parsed, "failure"), 2);
         assert_eq!(count(&parsed, "error"), 1);
         assert_eq!(count(&parsed, "skipped"), 1);
         // `skipped`, not quick-junit's `disabled`, which junit-10.xsd rejects.
         assert_eq!(parsed.suite["skipped"], "1");
         assert!(!parsed.suite.contains_key("disabled"));
+    }
+
+    fn score(detected_runs: usize, median_ms: Option<f64>, seeds: usize) -> MutationScore {
+        use crate::mutation::{BaselineRow, MutantRow};
+        MutationScore {
+            mutants: vec![MutantRow {
+                mutant: "raft+forget-vote".into(),
+                bug: Some("forget-vote".into()),
+                baseline: "raft/pause".into(),
+                preset: "pause".into(),
+                runs: 10,
+                detected_runs,
+                caught_by: [("vote-once".to_string(), detected_runs)]
+                    .into_iter()
+                    .filter(|(_, n)| *n > 0)
+                    .collect(),
+                not_counted: BTreeSet::new(),
+                median_first_violation_ms: median_ms,
+                incomparable: 0,
+            }],
+            baselines: vec![BaselineRow {
+                variant: "raft/pause".into(),
+                preset: "pause".into(),
+                runs: seeds,
+                seeds,
+                safety_violation_runs: 0,
+                invalid_by_checker: Default::default(),
+                unknown_or_failed: 0,
+            }],
+            goals: Default::default(),
+            run_time_ms: 1,
+            complete: true,
+        }
+    }
+
+    #[test]
+    fn a_caught_seeded_bug_passes_and_a_missed_one_is_skipped() {
+        let caught = fixture::report();
+        let mut valid = fixture::report();
+        for result in &mut valid.results {
+            result.verdict = Verdict::Valid;
+        }
+        let mut unknown = valid.clone();
+        unknown.results[5].verdict = Verdict::Unknown;
+        let header = fixture::header();
+        let none = BTreeSet::new();
+        let also_baseline = BTreeSet::from(["term-uniqueness".to_string()]);
+        let seeded = |report, not_counted| RunCase {
+            expect: Expect::Caught {
+                baseline: "raft/pause",
+                not_counted,
+            },
+            ..RunCase::checked(&header, report)
+        };
+        let cases = [
+            seeded(&caught, &none),
+            seeded(&caught, &also_baseline),
+            seeded(&valid, &none),
+            seeded(&unknown, &none),
+        ];
+        let xml = campaign_suite("mutants", &cases, UnknownAs::Error, None).unwrap();
+        let parsed = parse(&xml);
+        assert_eq!(count(&parsed, "testcase"), 4);
+        assert_eq!(
+            count(&parsed, "failure"),
+            0,
+            "a caught bug is no failure: {xml}"
+        );
+        assert_eq!(count(&parsed, "skipped"), 2);
+        assert_eq!(count(&parsed, "error"), 1, "unknown reads as for any run");
+        assert!(xml.contains("seeded bug caught, as intended, by term-uniqueness"));
+        assert!(
+            parsed.messages[0].starts_with(
+                "invalid only by term-uniqueness, which the correct variant raft/pause fails too"
+            ),
+            "{}",
+            parsed.messages[0]
+        );
+        assert!(parsed.messages[1].starts_with("the seeded bug went unseen on this seed"));
+        assert!(xml.contains("type=\"not-counted\"") && xml.contains("type=\"not-caught\""));
+        // The same runs as correct variants: the invalid ones fail.
+        let plain = [
+            RunCase::checked(&header, &caught),
+            RunCase::checked(&header, &valid),
+        ];
+        let parsed = parse(&campaign_suite("c", &plain, UnknownAs::Error, None).unwrap());
+        assert_eq!(count(&parsed, "failure"), 1);
+    }
+
+    #[test]
+    fn the_score_rows_fail_exactly_where_a_goal_is_missed() {
+        let cases_of = |score: &MutationScore| {
+            let parsed =
+                parse(&campaign_suite("mutants", &[], UnknownAs::Error, Some(score)).unwrap());
+            assert_eq!(
+                parsed.names,
+                [
+                    "mutation/raft+forget-vote/pause",
+                    "correct/raft/pause/pause"
+                ]
+            );
+            (count(&parsed, "failure"), parsed.messages)
+        };
+        assert_eq!(cases_of(&score(5, Some(14_750.0), 20)).0, 0, "goals met");
+        let (failures, messages) = cases_of(&score(0, None, 20));
+        assert_eq!(failures, 1);
+        assert!(
+            messages[0].starts_with(
+                "not detected: no run failed a checker that raft/pause never fails on pause"
+            ),
+            "{messages:?}"
+        );
+        let (failures, messages) = cases_of(&score(4, None, 20));
+        assert_eq!(failures, 1);
+        assert!(
+            messages[0].starts_with("median first violation over the 30 s goal"),
+            "{messages:?}"
+        );
+        assert!(
+            messages[0].contains("never (fewer than half the runs caught)"),
+            "{messages:?}"
+        );
+        let (failures, _) = cases_of(&score(6, Some(31_000.0), 20));
+        assert_eq!(failures, 1, "too slow");
+        let (failures, messages) = cases_of(&score(6, Some(3_000.0), 10));
+        assert_eq!(failures, 1);
+        assert!(
+            messages[0].starts_with("10 seeds, the score needs 20 per preset"),
+            "{messages:?}"
+        );
+        let mut unsafe_variant = score(6, Some(3_000.0), 20);
+        unsafe_variant.baselines[0].safety_violation_runs = 1;
+        let (failures, messages) = cases_of(&unsafe_variant);
+        assert_eq!(failures, 1);
+        assert!(
+            messages[0].starts_with("a correct variant broke safety"),
+            "{messages:?}"
+        );
     }
 
     #[test]
