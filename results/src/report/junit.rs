@@ -547,8 +547,8 @@ mod tests {
         assert!(xml.contains("system-out"));
     }
 
-    #[test]
-    fn campaign_counts_failures_errors_and_skips() {
+    /// The fixture's report as an invalid, a valid and an unknown run.
+    fn three_reports() -> (Report, Report, Report) {
         let invalid = fixture::report();
         let mut valid = fixture::report();
         for result in &mut valid.results {
@@ -556,6 +556,12 @@ mod tests {
         }
         let mut unknown = valid.clone();
         unknown.results[5].verdict = Verdict::Unknown;
+        (invalid, valid, unknown)
+    }
+
+    #[test]
+    fn campaign_counts_failures_errors_and_skips() {
+        let (invalid, valid, unknown) = three_reports();
         let headers: Vec<RunHeader> = (1..=5)
             .map(|seed| {
                 let mut header = fixture::header();
@@ -639,13 +645,7 @@ mod tests {
 
     #[test]
     fn a_caught_seeded_bug_passes_and_a_missed_one_is_skipped() {
-        let caught = fixture::report();
-        let mut valid = fixture::report();
-        for result in &mut valid.results {
-            result.verdict = Verdict::Valid;
-        }
-        let mut unknown = valid.clone();
-        unknown.results[5].verdict = Verdict::Unknown;
+        let (caught, valid, unknown) = three_reports();
         let header = fixture::header();
         let none = BTreeSet::new();
         let also_baseline = BTreeSet::from(["term-uniqueness".to_string()]);
