@@ -15,6 +15,7 @@ mod recorder;
 mod replay;
 mod report_cmd;
 mod run;
+mod schedule_cmd;
 mod supervise;
 mod target;
 
@@ -57,6 +58,10 @@ enum Command {
     /// Run a stored run again (same target, preset, seed, settings) and say
     /// how often its violation came back.
     Replay(ReplayArgs),
+    /// Print the fault schedule a run would draw for a seed (or one line per
+    /// seed of a range), without starting anything: to pick seeds whose faults
+    /// a test or a campaign needs.
+    Schedule(ScheduleArgs),
     /// Run a built-in election node (what target files start).
     Node {
         #[command(subcommand)]
@@ -116,6 +121,28 @@ struct RunArgs {
     /// Print results.json instead of tables.
     #[arg(long)]
     json: bool,
+}
+
+#[derive(clap::Args)]
+struct ScheduleArgs {
+    /// Built-in target name or path of a target file (its timing scales the faults).
+    #[arg(long, default_value = "raft")]
+    target: String,
+    /// A seed (`2724`) or an inclusive range (`1-3000`: one line per seed, to grep).
+    #[arg(long, default_value = "1")]
+    seeds: String,
+    /// Length of the fault phase.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    time_limit: Duration,
+    /// Fault presets, comma-separated, as for `run`.
+    #[arg(long, default_value = "kill")]
+    nemesis: String,
+    /// Fixed time between faults, as for `run`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    nemesis_interval: Option<Duration>,
+    /// Fixed fault length, as for `run`.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    fault_duration: Option<Duration>,
 }
 
 #[derive(clap::Args)]
@@ -237,6 +264,7 @@ fn main() -> ExitCode {
         Command::Campaign(args) => cmd_campaign(args),
         Command::Report(args) => cmd_report(args),
         Command::Replay(args) => cmd_replay(args),
+        Command::Schedule(args) => cmd_schedule(args),
         Command::Node { algorithm } => match nodes::cli::run(algorithm) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -377,6 +405,29 @@ fn cmd_report(a: ReportArgs) -> ExitCode {
         }
         Err(e) => {
             eprintln!("splitbrain report: {e:#}");
+            ExitCode::from(EXIT_CONFIG)
+        }
+    }
+}
+
+fn cmd_schedule(a: ScheduleArgs) -> ExitCode {
+    let listing = schedule_cmd::parse_seeds(&a.seeds).and_then(|seeds| {
+        schedule_cmd::render(&schedule_cmd::ScheduleOptions {
+            target: a.target,
+            nemesis: a.nemesis,
+            seeds,
+            time_limit: a.time_limit,
+            nemesis_interval: a.nemesis_interval,
+            fault_duration: a.fault_duration,
+        })
+    });
+    match listing {
+        Ok(text) => {
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("splitbrain schedule: {e:#}");
             ExitCode::from(EXIT_CONFIG)
         }
     }

@@ -86,6 +86,26 @@ impl RunOutcome {
     }
 }
 
+/// The timing a run's fault schedule scales to: the target's election
+/// timeout and heartbeat, with `--nemesis-interval` / `--fault-duration` when
+/// given. `splitbrain schedule` uses the same, so it lists what a run draws.
+pub fn fault_timing(
+    target: &Target,
+    nemesis_interval: Option<Duration>,
+    fault_duration: Option<Duration>,
+) -> workloads::Timing {
+    workloads::Timing {
+        election_timeout: (
+            target.timing.election_timeout[0],
+            target.timing.election_timeout[1],
+        ),
+        heartbeat: target.timing.heartbeat,
+        nemesis_interval,
+        fault_duration,
+        settle: target.timing.election_timeout[1] * 3,
+    }
+}
+
 fn config<E: Into<anyhow::Error>>(e: E) -> RunError {
     RunError::Config(e.into())
 }
@@ -365,16 +385,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                     message: b,
                 }));
             }
-            let timing = workloads::Timing {
-                election_timeout: (
-                    target.timing.election_timeout[0],
-                    target.timing.election_timeout[1],
-                ),
-                heartbeat: target.timing.heartbeat,
-                nemesis_interval: opts.nemesis_interval,
-                fault_duration: opts.fault_duration,
-                settle: target.timing.election_timeout[1] * 3,
-            };
+            let timing = fault_timing(&target, opts.nemesis_interval, opts.fault_duration);
             let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
             let mut nemesis = Nemesis::new(
                 schedule,

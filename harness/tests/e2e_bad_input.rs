@@ -177,3 +177,43 @@ fn check_names_a_malformed_line_and_exits_254() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("line 2: not a history record"), "{err}");
 }
+
+/// `splitbrain schedule` lists without starting anything, and says what is
+/// wrong with its input.
+#[test]
+fn schedule_lists_a_seed_and_rejects_bad_seeds() {
+    let out = splitbrain()
+        .args([
+            "schedule",
+            "--seeds",
+            "947",
+            "--nemesis",
+            "partition-leader",
+        ])
+        .args(["--nemesis-interval", "1500ms", "--fault-duration", "800ms"])
+        .args(["--time-limit", "20s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.matches("isolate leader").count(), 10, "{text}");
+    assert!(text.contains(": 10 faults"), "{text}");
+    for (seeds, says) in [
+        ("9-1", "write the lower seed first"),
+        ("x", "is not a seed"),
+    ] {
+        let out = splitbrain()
+            .args(["schedule", "--seeds", seeds])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(254), "--seeds {seeds}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    let out = splitbrain()
+        .args(["schedule", "--nemesis", "paws"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("paws"));
+}

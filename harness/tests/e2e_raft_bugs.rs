@@ -84,15 +84,16 @@ const PARTITION: &[&str] = &[
 ];
 
 /// Short, frequent pauses (5 nodes) with `kill-voter`: a voter is killed
-/// right after it grants a vote and restarted at once. Seed 2724's schedule
-/// pauses all nodes but one at 1.2, 2.5, 3.9 and 5.2 s: the four resumed
-/// nodes campaign in the same term, the one that stayed up is the only
-/// voter, so no candidate can win, and they keep asking it (one RequestVote
-/// retry per heartbeat). `kill-voter` kills half the voters it sees, so each
-/// of the four pauses is a fresh chance for the voter to be killed and asked
-/// again after its restart. The seed was picked by listing the schedules
-/// of seeds 1–3000 (`workloads::Schedule::generate`, the schedule a run
-/// draws): it is the only one with four `all-but-one` pauses before 6 s.
+/// right after it grants a vote and restarted at once. Every fault of seed
+/// 2724 pauses all nodes but one (at 1.25, 2.55 and 3.85 s): the four
+/// resumed nodes campaign in the same term, the one that stayed up is the
+/// only voter, so no candidate can win, and they keep asking it (one
+/// RequestVote retry per heartbeat). Each such pause is a chance for
+/// `kill-voter` to kill the voter and for a candidate to ask it again after
+/// its restart. `splitbrain schedule --seeds 1-3000 --nemesis
+/// pause,kill-voter --nemesis-interval 700ms --fault-duration 400ms
+/// --time-limit 6s` lists the schedules: 7 seeds have three such pauses,
+/// none has more.
 const PAUSE_KILL_VOTER: &[&str] = &[
     "--nodes",
     "5",
@@ -165,9 +166,10 @@ fn correct_node_is_valid_under_one_way() {
 }
 
 /// The `partition-leader` command on seed 947 for 20 s: every one of its
-/// ten faults isolates the leader (at 1.6, 3.4, 5.0 ... 16.9 s), so every
-/// heal is a fresh chance for the old leader's heartbeat to reach a follower
-/// before the new leader's heartbeat reaches the old one.
+/// ten faults isolates the leader (at 1.65, 3.35, ... 16.95 s; 8 seeds of
+/// 1–5000 have ten, per `splitbrain schedule`), so every heal is a fresh
+/// chance for the old leader's heartbeat to reach a follower before the new
+/// leader's heartbeat reaches the old one.
 fn stale_heartbeat_command() -> Vec<&'static str> {
     PARTITION_LEADER
         .iter()
