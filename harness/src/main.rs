@@ -79,22 +79,19 @@ enum Command {
     Watchdog,
 }
 
+/// What decides a run's fault schedule: shared by `run` and `schedule`, so
+/// that `schedule` lists exactly what `run` with the same flags draws.
 #[derive(clap::Args)]
-struct RunArgs {
-    /// Built-in target name or path of a target file.
+struct FaultArgs {
+    /// Built-in target name or path of a target file (its timing scales the faults).
     #[arg(long, default_value = "raft")]
     target: String,
-    /// Number of nodes (default: the target's).
-    #[arg(long)]
-    nodes: Option<usize>,
-    /// Seed of the fault schedule (default: random; printed for replay).
-    #[arg(long)]
-    seed: Option<u64>,
     /// Length of the fault phase.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     time_limit: Duration,
     /// Fault presets, comma-separated: kill, pause, partition, partition-leader,
-    /// bridge, ring, one-way, lossy, slow, flapping, mixed, none.
+    /// bridge, ring, one-way, lossy, slow, flapping, mixed, none; reactive:
+    /// kill-voter, pause-new-leader, cut-new-leader.
     #[arg(long, default_value = "kill")]
     nemesis: String,
     /// Fixed time between faults (default: scaled to the target's election timeout).
@@ -103,6 +100,18 @@ struct RunArgs {
     /// Fixed fault length (default: scaled to the target's election timeout).
     #[arg(long, value_parser = humantime::parse_duration)]
     fault_duration: Option<Duration>,
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[command(flatten)]
+    faults: FaultArgs,
+    /// Number of nodes (default: the target's).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Seed of the fault schedule (default: random; printed for replay).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Longest acceptable election gap (default: from the target's timing).
     #[arg(long, value_parser = humantime::parse_duration)]
     gap_bound: Option<Duration>,
@@ -125,24 +134,11 @@ struct RunArgs {
 
 #[derive(clap::Args)]
 struct ScheduleArgs {
-    /// Built-in target name or path of a target file (its timing scales the faults).
-    #[arg(long, default_value = "raft")]
-    target: String,
+    #[command(flatten)]
+    faults: FaultArgs,
     /// A seed (`2724`) or an inclusive range (`1-3000`: one line per seed, to grep).
     #[arg(long, default_value = "1")]
     seeds: String,
-    /// Length of the fault phase.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
-    time_limit: Duration,
-    /// Fault presets, comma-separated, as for `run`.
-    #[arg(long, default_value = "kill")]
-    nemesis: String,
-    /// Fixed time between faults, as for `run`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    nemesis_interval: Option<Duration>,
-    /// Fixed fault length, as for `run`.
-    #[arg(long, value_parser = humantime::parse_duration)]
-    fault_duration: Option<Duration>,
 }
 
 #[derive(clap::Args)]
@@ -288,13 +284,13 @@ fn main() -> ExitCode {
 
 fn cmd_run(a: RunArgs) -> ExitCode {
     let opts = run::RunOptions {
-        target: a.target,
+        target: a.faults.target,
         nodes: a.nodes,
         seed: a.seed,
-        time_limit: a.time_limit,
-        nemesis: a.nemesis,
-        nemesis_interval: a.nemesis_interval,
-        fault_duration: a.fault_duration,
+        time_limit: a.faults.time_limit,
+        nemesis: a.faults.nemesis,
+        nemesis_interval: a.faults.nemesis_interval,
+        fault_duration: a.faults.fault_duration,
         gap_bound: a.gap_bound,
         recovery: a.recovery,
         bug: a.bug,
@@ -413,12 +409,12 @@ fn cmd_report(a: ReportArgs) -> ExitCode {
 fn cmd_schedule(a: ScheduleArgs) -> ExitCode {
     let listing = schedule_cmd::parse_seeds(&a.seeds).and_then(|seeds| {
         schedule_cmd::render(&schedule_cmd::ScheduleOptions {
-            target: a.target,
-            nemesis: a.nemesis,
+            target: a.faults.target,
+            nemesis: a.faults.nemesis,
             seeds,
-            time_limit: a.time_limit,
-            nemesis_interval: a.nemesis_interval,
-            fault_duration: a.fault_duration,
+            time_limit: a.faults.time_limit,
+            nemesis_interval: a.faults.nemesis_interval,
+            fault_duration: a.faults.fault_duration,
         })
     });
     match listing {
