@@ -39,6 +39,29 @@ fn zoo_run(store: &Path, target: &str, extra: &[&str]) -> (Option<i32>, std::pat
     (out.status.code(), dir)
 }
 
+/// Bully, 3 nodes, under `partition` (1.5 s splits every 1 s, 5.5 s): the
+/// seed decides which node ends up alone on the minority side.
+fn bully_under_partition(store: &Path, seed: &str) -> (Option<i32>, std::path::PathBuf) {
+    zoo_run(
+        store,
+        "bully",
+        &[
+            "--seed",
+            seed,
+            "--nemesis",
+            "partition",
+            "--nemesis-interval",
+            "1s",
+            "--fault-duration",
+            "1500ms",
+            "--time-limit",
+            "5500ms",
+            "--recovery",
+            "2s",
+        ],
+    )
+}
+
 /// The checker's result object in results.json.
 fn result_of<'a>(results: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
     results["report"]["results"]
@@ -177,25 +200,7 @@ fn bully_elects_a_second_coordinator_across_a_partition() {
     // minority side at about 2.2 s for 1.5 s: n1 and n2 elect n2 in a newer
     // term while n3 still coordinates its own side.
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let (code, dir) = zoo_run(
-        &store,
-        "bully",
-        &[
-            "--seed",
-            "1",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "1s",
-            "--fault-duration",
-            "1500ms",
-            "--time-limit",
-            "5500ms",
-            "--recovery",
-            "2s",
-        ],
-    );
+    let (code, dir) = bully_under_partition(&tmp.path().join("store"), "1");
     let results = results_json(&dir);
     let overlap = result_of(&results, "lease-overlap");
     let longest = overlap["details"]["live_longest_ms"].as_f64().unwrap();
@@ -243,25 +248,7 @@ fn bully_lets_a_cut_off_node_take_office_and_quorum_leader_says_so() {
     // in a new term while it cannot reach anyone, and quorum-leader flags
     // the claim (the bully algorithm needs no quorum: a real violation).
     let tmp = tempfile::tempdir().unwrap();
-    let store = tmp.path().join("store");
-    let (code, dir) = zoo_run(
-        &store,
-        "bully",
-        &[
-            "--seed",
-            "2",
-            "--nemesis",
-            "partition",
-            "--nemesis-interval",
-            "1s",
-            "--fault-duration",
-            "1500ms",
-            "--time-limit",
-            "5500ms",
-            "--recovery",
-            "2s",
-        ],
-    );
+    let (code, dir) = bully_under_partition(&tmp.path().join("store"), "2");
     let results = results_json(&dir);
     let quorum = result_of(&results, "quorum-leader");
     assert_eq!(quorum["verdict"], "invalid", "{quorum}");
