@@ -14,7 +14,8 @@ use serde_json::json;
 
 use crate::fast::{parse_line, Ev, Purpose};
 use crate::history::{
-    ExitStatus, Liveness, Nanos, NemesisRecord, ProcessEvent, Record, Role, RunHeader, Source,
+    ends_incarnation, ExitStatus, Liveness, Nanos, NemesisRecord, ProcessEvent, Record, Role,
+    RunHeader, Source,
 };
 use crate::model::{HistoryModel, NodeSet};
 use crate::quorum_leader::{self, QuorumLeaderTally};
@@ -849,11 +850,8 @@ impl Run {
                 }
             }
             ProcessEvent::Ready => return,
-            // The exit of an earlier incarnation can be recorded after the
-            // start of the next one (a kill-and-restart at once: the reaper
-            // reports the old pid while the new process is already up). It
-            // ends nothing of the live incarnation.
-            ProcessEvent::Kill | ProcessEvent::Exit if matches!((pid, self.model.life[i].pid), (Some(p), Some(q)) if p != q) =>
+            ProcessEvent::Kill | ProcessEvent::Exit
+                if is_node && !ends_incarnation(pid, self.model.life[i].pid) =>
             {
                 return;
             }

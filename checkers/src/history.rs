@@ -204,6 +204,21 @@ pub struct ProcessRecord {
     pub stderr_tail: Option<String>,
 }
 
+/// Whether a node's `kill`/`exit` carrying `event_pid` ends the incarnation
+/// whose `start` carried `current_pid`. The exit of an earlier incarnation
+/// can be recorded after the next one started (a kill and a restart at once:
+/// the reaper reports the old pid while the new process is up); it ends
+/// nothing. Without a pid on either side it does (docs/history.md).
+///
+/// For election nodes only: the members of a clustered service share one
+/// name, and any member's exit is the service's (docs/checkers.md).
+pub fn ends_incarnation(event_pid: Option<u32>, current_pid: Option<u32>) -> bool {
+    match (event_pid, current_pid) {
+        (Some(event), Some(current)) => event == current,
+        _ => true,
+    }
+}
+
 /// Roles a node can report; only `leader` makes a claim.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -623,6 +623,35 @@ fn via_infrastructure_with_clients_cut_from_the_service() {
     h.end(60_000);
     let g = get(&h.report(), "election-gap").clone();
     assert_eq!(g.verdict, Verdict::Valid, "{:?}", g.evidence);
+    // So does losing any member of a clustered service, whose members share
+    // its name: here the first of three (not the pid of the latest start).
+    let mut h = H::new(
+        2,
+        json!({"liveness": "via-infrastructure", "infrastructure": ["etcd"]}),
+    );
+    for pid in [50, 51, 52] {
+        h.at(
+            0,
+            json!({"type": "process", "node": "etcd", "event": "start", "pid": pid}),
+        );
+    }
+    h.process(0, 1, "start", 101);
+    h.process(0, 2, "start", 102);
+    h.elect(300, 2, 1, 1);
+    h.at(
+        1000,
+        json!({"type": "process", "node": "etcd", "event": "exit", "pid": 50, "status": {"code": 1}, "expected": false}),
+    );
+    h.follower(1100, 1, 101, 1, None);
+    h.end(60_000);
+    let r = h.report();
+    let g = get(&r, "election-gap");
+    assert_eq!(g.verdict, Verdict::Valid, "{:?}", g.evidence);
+    assert_eq!(
+        verdict(&r, "crashes"),
+        Verdict::Invalid,
+        "the member crashed"
+    );
 }
 
 #[test]
@@ -824,6 +853,10 @@ fn the_late_exit_of_a_killed_incarnation_ends_nothing_of_the_restarted_one() {
     let gap = &get(&r, "election-gap").details;
     assert_eq!(verdict(&r, "election-gap"), Verdict::Valid, "{gap}");
     assert!(gap["open_at_end"].is_null(), "{gap}");
-    // The one gap counted is n1's death to n2's election.
-    assert_eq!(gap["by_fault"].as_array().unwrap().len(), 2, "{gap}");
+    // After the start-up gap, the one gap is n1's death to n2's election:
+    // n3's kill opened none (n1 led on), its late exit none either.
+    let gaps = gap["gaps"].as_array().unwrap();
+    assert_eq!(gaps.len(), 2, "{gap}");
+    assert_eq!(gaps[1]["opened_at_ns"], 2000 * MS, "{gap}");
+    assert_eq!(gaps[1]["length_ms"], 300.0, "{gap}");
 }

@@ -192,7 +192,7 @@ fn apply_to_view(nodes: &mut BTreeMap<String, NodeView>, event: &Event) {
                     };
                 }
                 ProcessEvent::Kill | ProcessEvent::Exit => {
-                    if p.pid.is_none() || p.pid == v.pid {
+                    if checkers::history::ends_incarnation(p.pid, v.pid) {
                         *v = NodeView::default();
                     }
                 }

@@ -30,7 +30,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use checkers::history::{NetRecord, ProcessEvent, Role};
+use checkers::history::{ends_incarnation, NetRecord, ProcessEvent, Role};
 use checkers::{Event, Nanos, Record, Report, RunHeader, Verdict};
 
 use super::details::{self, format_number, Gap};
@@ -236,6 +236,10 @@ impl<'a> Timeline<'a> {
                             }
                             lane.pid = process.pid;
                         }
+                        // A late exit of an earlier incarnation: the node is up.
+                        ProcessEvent::Kill | ProcessEvent::Exit
+                            if header.nodes.contains(&process.node)
+                                && !ends_incarnation(process.pid, lane.pid) => {}
                         ProcessEvent::Kill | ProcessEvent::Exit => {
                             let crash = process.event == ProcessEvent::Exit
                                 && process.expected == Some(false);
@@ -1291,6 +1295,32 @@ mod tests {
         assert_eq!(html.matches(r#"<rect class="gap""#).count(), 3);
         assert!(html.contains("election gap 5.000 s–5.320 s: 320 ms counted, after kill"));
         assert_eq!(html.matches(r#"<path class="nemesis""#).count(), 7);
+    }
+
+    /// The old pid's exit recorded after the restart (a kill and an
+    /// immediate restart): n2 stays up; an infrastructure member's exit
+    /// under a shared name still marks the service down.
+    #[test]
+    fn a_late_exit_of_an_earlier_incarnation_leaves_the_node_up() {
+        let mut records = fixture::records();
+        let restart_ready = records.iter().position(|r| r.seq == 22).unwrap();
+        let mut late = records.iter().find(|r| r.seq == 16).unwrap().clone();
+        late.seq = 1000;
+        late.t = 10_100_000_000;
+        records.insert(restart_ready + 1, late.clone());
+        let mut member = late;
+        member.seq = 1001;
+        if let Event::Process(p) = &mut member.event {
+            p.node = "etcd".into();
+        }
+        records.insert(restart_ready + 2, member);
+        let report = fixture::report();
+        let timeline = Timeline::build(&fixture::header(), &records, &report);
+        assert_eq!(
+            timeline.lanes["n2"].down,
+            vec![(5_000_000_000, 10_000_000_000)]
+        );
+        assert_eq!(timeline.lanes["etcd"].down[0].0, 10_100_000_000);
     }
 
     #[test]
