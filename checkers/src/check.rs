@@ -562,7 +562,7 @@ impl Run {
             StaleLeaderTally::new(model.n, stale_leader::bound_ns(h, opts.stale_leader_bound))
         });
         let quorum_leader = (quorum_leader_on && h.liveness == Liveness::PeerQuorum)
-            .then(|| QuorumLeaderTally::new(model.n, quorum_leader::slack_ns(h)));
+            .then(|| QuorumLeaderTally::new(model.n, model.quorum(), quorum_leader::slack_ns(h)));
         let names = model.names.clone();
         let views = vec![NodeView::default(); names.len()];
         let gap_bound_ns = match opts.gap_bound {
@@ -1548,7 +1548,13 @@ impl Run {
         let (Some(seq), true) = (self.bypass_seq, self.had_network_fault) else {
             return r;
         };
-        if !matches!(k, ELECTION_GAP | STABILITY | STALE_LEADER | QUORUM_LEADER) {
+        let judged_from_links = match k {
+            ELECTION_GAP | STABILITY | STALE_LEADER => true,
+            // Not applicable (via-infrastructure): nothing judged to distrust.
+            QUORUM_LEADER => self.quorum_leader.is_some(),
+            _ => false,
+        };
+        if !judged_from_links {
             return r;
         }
         r.verdict = Verdict::Unknown;
@@ -2120,7 +2126,7 @@ impl Run {
     }
 }
 
-fn note(message: &str) -> Evidence {
+pub(crate) fn note(message: &str) -> Evidence {
     Evidence {
         seqs: vec![],
         window: [0, 0],

@@ -40,6 +40,8 @@ struct NodeTrack {
 #[derive(Debug, Clone)]
 pub(crate) struct QuorumLeaderTally {
     n: usize,
+    /// The membership's majority (`HistoryModel::quorum`).
+    majority: u32,
     slack_ns: u64,
     /// `down[from]`: the nodes `from` cannot deliver to now.
     down: Vec<NodeSet>,
@@ -68,9 +70,10 @@ pub(crate) fn slack_ns(header: &RunHeader) -> u64 {
 
 impl QuorumLeaderTally {
     /// A tally for `n` election nodes, everything connected, nothing started.
-    pub fn new(n: usize, slack_ns: u64) -> Self {
+    pub fn new(n: usize, majority: u32, slack_ns: u64) -> Self {
         Self {
             n,
+            majority,
             slack_ns,
             down: vec![0; n],
             down_since: vec![(0, 0); n * n],
@@ -180,7 +183,7 @@ impl QuorumLeaderTally {
             }
         }
         self.min_reach = Some(self.min_reach.map_or(reach, |m| m.min(reach)));
-        let majority = (self.n / 2 + 1) as u32;
+        let majority = self.majority;
         if reach >= majority {
             return;
         }
@@ -220,7 +223,7 @@ impl QuorumLeaderTally {
 
     /// The verdict: invalid when some claim lacked a reachable majority.
     pub fn result(&self) -> CheckResult {
-        let majority = self.n / 2 + 1;
+        let majority = self.majority;
         CheckResult {
             checker: "quorum-leader".into(),
             verdict: if self.violations > 0 {
@@ -252,12 +255,9 @@ pub(crate) fn not_applicable() -> CheckResult {
         checker: "quorum-leader".into(),
         verdict: Verdict::Valid,
         figure: "not applicable: liveness via-infrastructure".into(),
-        evidence: vec![Evidence {
-            seqs: vec![],
-            window: [0, 0],
-            nodes: vec![],
-            message: "the target elects through shared infrastructure, not a quorum of peers; nothing to judge".into(),
-        }],
+        evidence: vec![crate::check::note(
+            "the target elects through shared infrastructure, not a quorum of peers; nothing to judge",
+        )],
         details: json!({"applicable": false}),
     }
 }

@@ -6,9 +6,14 @@ use checkers::history::*;
 use checkers::{check, CheckOptions, Verdict};
 
 fn history(with_cut: bool, with_bypass: bool) -> Vec<Record> {
-    let header: RunHeader =
-        serde_json::from_str(r#"{"target":"t","nodes":["n1","n2","n3"],"persistent_term":true}"#)
-            .unwrap();
+    history_with(with_cut, with_bypass, r#""liveness":"peer-quorum""#)
+}
+
+fn history_with(with_cut: bool, with_bypass: bool, liveness: &str) -> Vec<Record> {
+    let header: RunHeader = serde_json::from_str(&format!(
+        r#"{{"target":"t","nodes":["n1","n2","n3"],"persistent_term":true,{liveness}}}"#
+    ))
+    .unwrap();
     let mut events = vec![Event::Run(header)];
     for (i, n) in ["n1", "n2", "n3"].iter().enumerate() {
         events.push(Event::Process(ProcessRecord {
@@ -67,6 +72,7 @@ fn bypass_with_network_faults_makes_gap_verdicts_unknown_not_safety() {
     assert_eq!(verdict(&r, "election-gap"), Verdict::Unknown);
     assert_eq!(verdict(&r, "stability"), Verdict::Unknown);
     assert_eq!(verdict(&r, "term-uniqueness"), Verdict::Valid);
+    assert_eq!(verdict(&r, "quorum-leader"), Verdict::Unknown);
     assert!(
         r.warnings.iter().any(|w| w.contains("n1:7001")),
         "{:?}",
@@ -84,4 +90,26 @@ fn bypass_without_network_faults_or_no_bypass_changes_nothing() {
             "cut {cut} bypass {bypass}"
         );
     }
+}
+
+/// quorum-leader is not applicable to a via-infrastructure target: a bypass
+/// leaves nothing of it to distrust, so it stays valid (not unknown, which
+/// would fail a campaign for nothing).
+#[test]
+fn bypass_leaves_a_not_applicable_quorum_leader_valid() {
+    let r = check(
+        history_with(
+            true,
+            true,
+            r#""liveness":"via-infrastructure","infrastructure":["redis"]"#,
+        ),
+        &CheckOptions::default(),
+    );
+    let q = r
+        .results
+        .iter()
+        .find(|c| c.checker == "quorum-leader")
+        .unwrap();
+    assert_eq!(q.verdict, Verdict::Valid, "{}", q.figure);
+    assert!(q.figure.starts_with("not applicable"), "{}", q.figure);
 }

@@ -190,7 +190,7 @@ fn lossy_and_slow_links_still_deliver() {
 }
 
 #[test]
-fn repeating_a_claim_or_restarting_opens_no_new_window() {
+fn a_repeated_claim_is_not_new_but_a_restart_opens_a_new_window() {
     let mut h = H::started(3, json!({}));
     h.state(100, 1, "candidate", 1);
     h.state(200, 1, "leader", 1);

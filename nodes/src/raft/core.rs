@@ -190,7 +190,8 @@ pub struct RaftNode {
     leader: Option<NodeId>,
     /// When a follower or (pre-)candidate starts the next election.
     election_deadline: Duration,
-    /// When a leader sends its next round of heartbeats.
+    /// When a leader sends its next round of heartbeats, or a candidate asks
+    /// the peers that have not granted their vote again (Raft §5 retries).
     heartbeat_deadline: Duration,
     /// When a leader with check-quorum next checks that a majority answered.
     quorum_check_deadline: Duration,
