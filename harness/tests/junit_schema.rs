@@ -196,9 +196,11 @@ fn mutation_campaign_junit_is_valid() {
     ]});
     let xml = render_junit(&summary, &files, UnknownAs::Error).unwrap();
     assert_valid(&xml, "a mutation campaign's junit.xml");
-    // Runs 1 and 2 (the seeded bug, invalid) no longer fail; the mutation
-    // row passes and the correct variant's row fails: 1 seed of 20.
-    assert_eq!(xml.matches("<testcase ").count(), 8, "{xml}");
+    // The seeded bug's run of seed 1 (invalid) passes; seed 2 has no judged
+    // run of the correct variant (it was interrupted), so it is not scored.
+    // The mutation row passes, the correct variant's row fails (1 seed of
+    // 20), and the interrupted run leaves the score incomplete.
+    assert_eq!(xml.matches("<testcase ").count(), 9, "{xml}");
     assert_eq!(xml.matches("<failure ").count(), 1, "{xml}");
     assert!(
         xml.contains("name=\"mutation/raft+forget-term/partition-kill\""),
@@ -207,9 +209,11 @@ fn mutation_campaign_junit_is_valid() {
     assert!(xml.contains("type=\"too-few-seeds\""), "{xml}");
     assert_eq!(
         xml.matches("seeded bug caught, as intended").count(),
-        2,
+        1,
         "{xml}"
     );
+    assert!(xml.contains("type=\"not-compared\""), "{xml}");
+    assert!(xml.contains("name=\"mutation/complete\""), "{xml}");
 }
 
 #[test]

@@ -65,12 +65,90 @@ pub struct MutantRow {
     pub median_first_violation_ms: Option<f64>,
     /// Runs that failed to run or had no judged baseline to compare with.
     pub incomparable: usize,
+    /// How each run of the row was scored, by plan index (for JUnit).
+    #[serde(skip)]
+    pub scored: BTreeMap<usize, Scored>,
+}
+
+/// How the score took one run of a seeded bug.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scored {
+    /// Caught by these checkers, none of which its correct variant fails.
+    Caught(Vec<String>),
+    /// Compared with its correct variant and not caught.
+    Missed,
+    /// Not judged, or no judged run of the correct variant on its seed.
+    NotCompared,
+}
+
+/// A goal a score row misses: a short kind (`not-detected`) and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GoalMiss {
+    /// `not-detected`, `too-slow`, `safety-violation` or `too-few-seeds`.
+    pub kind: &'static str,
+    /// What was missed, in a sentence.
+    pub why: String,
 }
 
 impl MutantRow {
     /// Detected: some run failed a checker its correct variant never fails.
     pub fn detected(&self) -> bool {
         self.detected_runs > 0
+    }
+
+    /// The goal this bug misses, if any: detected, with a median first
+    /// violation within the goal.
+    pub fn goal_miss(&self, goals: &Goals) -> Option<GoalMiss> {
+        if !self.detected() {
+            return Some(GoalMiss {
+                kind: "not-detected",
+                why: format!(
+                    "not detected: no run failed a checker that {} never fails on {}",
+                    self.baseline, self.preset
+                ),
+            });
+        }
+        match self.median_first_violation_ms {
+            Some(t) if t <= goals.median_first_violation_ms => None,
+            median => Some(GoalMiss {
+                kind: "too-slow",
+                why: format!(
+                    "median first violation {} over the {:.0} s goal ({} of {} runs caught)",
+                    median.map_or("never (fewer than half the runs caught)".to_string(), |t| {
+                        format!("{:.2} s", t / 1e3)
+                    }),
+                    goals.median_first_violation_ms / 1e3,
+                    self.detected_runs,
+                    self.runs
+                ),
+            }),
+        }
+    }
+}
+
+impl BaselineRow {
+    /// The goal this correct variant misses, if any: no safety violation,
+    /// enough seeds.
+    pub fn goal_miss(&self, goals: &Goals) -> Option<GoalMiss> {
+        if self.safety_violation_runs > 0 {
+            Some(GoalMiss {
+                kind: "safety-violation",
+                why: format!(
+                    "a correct variant broke safety: {} of {} runs on {}",
+                    self.safety_violation_runs, self.runs, self.preset
+                ),
+            })
+        } else if self.seeds < goals.correct_seeds {
+            Some(GoalMiss {
+                kind: "too-few-seeds",
+                why: format!(
+                    "{} seeds, the score needs {} per preset",
+                    self.seeds, goals.correct_seeds
+                ),
+            })
+        } else {
+            None
+        }
     }
 }
 
@@ -174,13 +252,19 @@ impl MutationScore {
                 let mut caught_by = BTreeMap::new();
                 let mut not_counted = BTreeSet::new();
                 let mut times: Vec<Option<f64>> = Vec::new();
+                let mut scored: BTreeMap<usize, Scored> = own
+                    .iter()
+                    .map(|r| (r.plan.index, Scored::NotCompared))
+                    .collect();
                 for r in &comparable {
                     let mut first: Option<f64> = None;
+                    let mut counted = Vec::new();
                     for c in &r.invalid_checkers {
                         if excluded.contains(c.as_str()) {
                             not_counted.insert(c.clone());
                             continue;
                         }
+                        counted.push(c.clone());
                         *caught_by.entry(c.clone()).or_insert(0) += 1;
                         let at = r
                             .violations_ms
@@ -191,6 +275,12 @@ impl MutationScore {
                         first = Some(first.map_or(at, |f| f.min(at)));
                     }
                     times.push(first);
+                    let outcome = if counted.is_empty() {
+                        Scored::Missed
+                    } else {
+                        Scored::Caught(counted)
+                    };
+                    scored.insert(r.plan.index, outcome);
                 }
                 let detected_runs = times.iter().filter(|t| t.is_some()).count();
                 mutants.push(MutantRow {
@@ -204,6 +294,7 @@ impl MutationScore {
                     not_counted,
                     median_first_violation_ms: median_of_times(&times),
                     incomparable: own.len() - comparable.len(),
+                    scored,
                 });
             }
         }
@@ -261,11 +352,10 @@ impl MutationScore {
     /// Every mutant row detected, each with a median first violation within the goal.
     pub fn every_bug_detected_in_time(&self) -> bool {
         !self.mutants.is_empty()
-            && self.mutants.iter().all(|m| {
-                m.detected()
-                    && m.median_first_violation_ms
-                        .is_some_and(|t| t <= self.goals.median_first_violation_ms)
-            })
+            && self
+                .mutants
+                .iter()
+                .all(|m| m.goal_miss(&self.goals).is_none())
     }
 
     /// Every correct variant ran enough seeds on every preset, none with a
@@ -275,7 +365,7 @@ impl MutationScore {
             && self
                 .baselines
                 .iter()
-                .all(|b| b.safety_violation_runs == 0 && b.seeds >= self.goals.correct_seeds)
+                .all(|b| b.goal_miss(&self.goals).is_none())
     }
 }
 
@@ -318,7 +408,11 @@ mod tests {
         r
     }
 
-    fn summary(runs: Vec<RunRecord>) -> CampaignSummary {
+    /// The runs in plan order: run `i` has plan index `i`.
+    fn summary(mut runs: Vec<RunRecord>) -> CampaignSummary {
+        for (i, r) in runs.iter_mut().enumerate() {
+            r.plan.index = i;
+        }
         let planned: Vec<_> = runs.iter().map(|r| r.plan.clone()).collect();
         let json = serde_json::json!({
             "format": crate::campaign::CAMPAIGN_FORMAT, "name": "m", "plan_id": "x",
@@ -355,6 +449,16 @@ mod tests {
         assert!(m.not_counted.contains("election-gap"));
         // times: 4000, 2000, never → median 4000 (not the excluded 50 or 100).
         assert_eq!(m.median_first_violation_ms, Some(4000.0));
+        // Each run as JUnit reads it (plan indexes 3, 4, 5).
+        let caught = |c: &str| Scored::Caught(vec![c.to_string()]);
+        assert_eq!(m.scored[&3], caught("vote-once"));
+        assert_eq!(
+            m.scored[&4],
+            caught("vote-once"),
+            "election-gap not counted"
+        );
+        assert_eq!(m.scored[&5], Scored::Missed);
+        assert_eq!(m.scored.len(), 3);
         let b = &score.baselines[0];
         assert_eq!((b.runs, b.seeds, b.safety_violation_runs), (3, 3, 0));
         assert!(score.every_bug_detected_in_time());
@@ -389,6 +493,17 @@ mod tests {
         let m = &score.mutants[0];
         assert_eq!((m.runs, m.detected_runs, m.incomparable), (1, 0, 1));
         assert!(!m.detected());
+        assert_eq!(m.scored[&1], Scored::Missed);
+        assert_eq!(
+            m.scored[&2],
+            Scored::NotCompared,
+            "no baseline run of seed 9"
+        );
+        assert_eq!(m.goal_miss(&score.goals).unwrap().kind, "not-detected");
+        assert_eq!(
+            score.baselines[0].goal_miss(&score.goals).unwrap().kind,
+            "safety-violation"
+        );
     }
 
     #[test]

@@ -506,11 +506,14 @@ pub fn render_junit(
         score
             .iter()
             .flat_map(|s| &s.mutants)
-            .find(|m| m.mutant == r.plan.target && m.preset == r.plan.preset)
-            .map_or(Expect::Valid, |m| Expect::Caught {
-                baseline: &m.baseline,
-                not_counted: &m.not_counted,
+            .find_map(|m| {
+                let scored = m.scored.get(&r.plan.index)?;
+                Some(Expect::SeededBug {
+                    baseline: &m.baseline,
+                    scored,
+                })
             })
+            .unwrap_or(Expect::Valid)
     };
     let cases: Vec<RunCase<'_>> = runs
         .iter()

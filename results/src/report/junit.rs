@@ -15,19 +15,23 @@
 //! In a mutation campaign (targets with a `baseline`), the runs of a seeded
 //! bug are *meant* to be caught, so their cases read the other way round:
 //!
-//! | seeded-bug run outcome | JUnit element |
+//! | seeded-bug run, as the score took it | JUnit element |
 //! |---|---|
-//! | invalid by a checker its correct variant never fails there | (passed): the bug was caught |
-//! | invalid only by checkers the correct variant fails too | `<skipped type="not-counted">` |
-//! | valid | `<skipped type="not-caught">`: one seed that missed it |
+//! | caught: invalid by a checker its correct variant never fails there | (passed) |
+//! | compared, invalid only by checkers the correct variant fails too | `<skipped type="not-counted">` |
+//! | compared, valid | `<skipped type="not-caught">`: one seed that missed it |
+//! | not compared (no judged run of the correct variant on its seed) | `<skipped type="not-compared">` |
+//! | unknown or failed to run | as for any run |
 //!
-//! and one more case per score row says whether the goals hold: a bug
-//! `mutation/<mutant>/<preset>` fails (`not-detected`, `too-slow`) when it is
-//! not detected or its median first violation is over the goal; a correct
-//! variant `correct/<variant>/<preset>` fails (`safety-violation`,
-//! `too-few-seeds`) when any run broke safety or it ran too few seeds. The
-//! build is then green exactly when the campaign exits 0 on the score, and a
-//! caught bug is never reported as a failure.
+//! The score itself ([`MutationScore`]) decides each of these; JUnit only
+//! reads it. One more case per score row says whether its goal holds
+//! ([`crate::mutation::GoalMiss`]): a bug `mutation/<mutant>/<preset>` fails
+//! (`not-detected`, `too-slow`), a correct variant
+//! `correct/<variant>/<preset>` fails (`safety-violation`, `too-few-seeds`),
+//! and `mutation/complete` is an error while runs are missing. A caught bug
+//! is never a failure; a missed goal, an incomplete campaign and any other
+//! invalid, unknown or failed run (a correct variant's election-gap, say,
+//! which the goals do not count) are.
 //!
 //! Every test case carries the plain terminal report in `system-out`. The
 //! suite's `skipped` attribute counts the skipped cases.
@@ -38,7 +42,6 @@
 //! `docs/campaigns.md`). quick-junit names the skip count `disabled`, which
 //! that schema does not allow, so [`skipped_not_disabled`] renames it.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use checkers::{Report, RunHeader, Verdict};
@@ -49,7 +52,7 @@ use quick_xml::name::QName;
 use quick_xml::{Reader, Writer};
 
 use super::{evidence_pointer, run_name, shorten, terminal, ReportError};
-use crate::mutation::MutationScore;
+use crate::mutation::{MutationScore, Scored};
 
 /// How a run the checkers could not judge appears in JUnit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -72,18 +75,16 @@ pub enum RunOutcome<'a> {
 
 /// What a run is meant to show, which decides whether a violation fails its
 /// test case.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub enum Expect<'a> {
     /// Every checker valid: a violation is a failure.
-    #[default]
     Valid,
     /// A seeded bug in a mutation campaign: a violation is the point.
-    Caught {
+    SeededBug {
         /// The correct variant it is compared with.
         baseline: &'a str,
-        /// Checkers that variant also fails on the same presets and seeds:
-        /// failing them catches nothing.
-        not_counted: &'a BTreeSet<String>,
+        /// How the mutation score took this run.
+        scored: &'a Scored,
     },
 }
 
@@ -169,44 +170,45 @@ fn non_success(
     status
 }
 
-/// The status of a seeded bug's judged run (`None`: the checkers could not
-/// judge it, which reads as for any run), and a line for `system-out`.
+/// The status of a seeded bug's judged run, as the score took it, and a
+/// line for `system-out` (`None`: unknown, which reads as for any run).
 fn seeded_bug_status(
     report: &Report,
     baseline: &str,
-    not_counted: &BTreeSet<String>,
+    scored: &Scored,
 ) -> Option<(TestCaseStatus, String)> {
-    let invalid: Vec<&str> = report
-        .results
-        .iter()
-        .filter(|r| r.verdict == Verdict::Invalid)
-        .map(|r| r.checker.as_str())
-        .collect();
-    let counted: Vec<&str> = invalid
-        .iter()
-        .copied()
-        .filter(|c| !not_counted.contains(*c))
-        .collect();
-    if !counted.is_empty() {
-        let line = format!(
-            "seeded bug caught, as intended, by {} (checkers {baseline} never fails here)",
-            counted.join(", ")
-        );
-        return Some((TestCaseStatus::success(), line));
-    }
-    let (ty, message) = match report.verdict() {
-        Verdict::Invalid => (
-            "not-counted",
-            format!(
-                "invalid only by {}, which the correct variant {baseline} fails too on these presets and seeds: not a catch",
-                invalid.join(", ")
-            ),
-        ),
-        Verdict::Valid => (
+    let (ty, message) = match (scored, report.verdict()) {
+        (_, Verdict::Unknown) => return None,
+        (Scored::Caught(checkers), _) => {
+            let line = format!(
+                "seeded bug caught, as intended, by {} (checkers {baseline} never fails here)",
+                checkers.join(", ")
+            );
+            return Some((TestCaseStatus::success(), line));
+        }
+        (Scored::Missed, Verdict::Invalid) => {
+            let invalid: Vec<&str> = report
+                .results
+                .iter()
+                .filter(|r| r.verdict == Verdict::Invalid)
+                .map(|r| r.checker.as_str())
+                .collect();
+            (
+                "not-counted",
+                format!(
+                    "invalid only by {}, which the correct variant {baseline} fails too on these presets and seeds: not a catch",
+                    invalid.join(", ")
+                ),
+            )
+        }
+        (Scored::Missed, _) => (
             "not-caught",
             "the seeded bug went unseen on this seed; the mutation/ case of its row says whether the bug is detected".to_string(),
         ),
-        Verdict::Unknown => return None,
+        (Scored::NotCompared, _) => (
+            "not-compared",
+            format!("no judged run of the correct variant {baseline} on this seed: not scored"),
+        ),
     };
     let mut status = TestCaseStatus::skipped();
     status
@@ -218,13 +220,9 @@ fn seeded_bug_status(
 fn test_case(case: &RunCase<'_>, unknown: UnknownAs) -> TestCase {
     let header = case.header;
     let seeded = match (case.expect, case.outcome) {
-        (
-            Expect::Caught {
-                baseline,
-                not_counted,
-            },
-            RunOutcome::Checked(report),
-        ) => seeded_bug_status(report, baseline, not_counted),
+        (Expect::SeededBug { baseline, scored }, RunOutcome::Checked(report)) => {
+            seeded_bug_status(report, baseline, scored)
+        }
         _ => None,
     };
     let (status, note) = match seeded {
@@ -287,93 +285,61 @@ fn run_status(case: &RunCase<'_>, unknown: UnknownAs) -> TestCaseStatus {
     }
 }
 
-/// One case per row of the mutation score: does this bug meet its goals,
-/// does this correct variant?
+/// One case per row of the mutation score (does this bug, this correct
+/// variant meet its goal?), and one that errs while runs are missing.
 fn score_cases(score: &MutationScore) -> Vec<TestCase> {
-    let goal_ms = score.goals.median_first_violation_ms;
+    let row = |name: String, miss: Option<crate::mutation::GoalMiss>, summary: String| {
+        let status = match miss {
+            Some(miss) => non_success(
+                NonSuccessKind::Failure,
+                miss.kind,
+                shorten(&miss.why, MESSAGE_CHARS),
+                miss.why,
+            ),
+            None => TestCaseStatus::success(),
+        };
+        let mut case = TestCase::new(name, status);
+        case.set_classname("splitbrain.mutation");
+        case.set_system_out(summary);
+        case
+    };
     let mut cases = Vec::new();
     for m in &score.mutants {
         let summary = format!(
-            "{}: detected in {} of {} runs{}; median first violation {}",
+            "{}: detected in {} of {} runs (by {}); median first violation {}",
             m.mutant,
             m.detected_runs,
             m.runs,
-            if m.caught_by.is_empty() {
-                String::new()
-            } else {
-                let by: Vec<String> = m
-                    .caught_by
-                    .iter()
-                    .map(|(c, n)| format!("{c} {n}"))
-                    .collect();
-                format!(" (by {})", by.join(", "))
-            },
+            super::mutation::counts(&m.caught_by),
             m.median_first_violation_ms
-                .map_or("never (fewer than half the runs caught)".to_string(), |t| {
-                    format!("{:.2} s", t / 1e3)
-                }),
+                .map_or("never".to_string(), |t| format!("{:.2} s", t / 1e3)),
         );
-        let status = if !m.detected() {
-            failure(
-                "not-detected",
-                format!(
-                    "not detected: no run failed a checker that {} never fails on {}",
-                    m.baseline, m.preset
-                ),
-            )
-        } else if !m.median_first_violation_ms.is_some_and(|t| t <= goal_ms) {
-            failure(
-                "too-slow",
-                format!(
-                    "median first violation over the {:.0} s goal: {summary}",
-                    goal_ms / 1e3
-                ),
-            )
-        } else {
-            TestCaseStatus::success()
-        };
-        let mut case = TestCase::new(format!("mutation/{}/{}", m.mutant, m.preset), status);
-        case.set_classname("splitbrain.mutation");
-        case.set_system_out(summary);
-        cases.push(case);
+        let name = format!("mutation/{}/{}", m.mutant, m.preset);
+        cases.push(row(name, m.goal_miss(&score.goals), summary));
     }
     for b in &score.baselines {
         let summary = format!(
             "{} on {}: {} runs over {} seeds, {} with a safety violation",
             b.variant, b.preset, b.runs, b.seeds, b.safety_violation_runs
         );
-        let status = if b.safety_violation_runs > 0 {
-            failure(
-                "safety-violation",
-                format!("a correct variant broke safety: {summary}"),
-            )
-        } else if b.seeds < score.goals.correct_seeds {
-            failure(
-                "too-few-seeds",
-                format!(
-                    "{} seeds, the score needs {} per preset: {summary}",
-                    b.seeds, score.goals.correct_seeds
-                ),
-            )
-        } else {
-            TestCaseStatus::success()
-        };
-        let mut case = TestCase::new(format!("correct/{}/{}", b.variant, b.preset), status);
+        let name = format!("correct/{}/{}", b.variant, b.preset);
+        cases.push(row(name, b.goal_miss(&score.goals), summary));
+    }
+    if !score.complete {
+        let why = "the campaign has runs still to do: the score is not final (`splitbrain campaign FILE --resume` continues it)";
+        let mut case = TestCase::new(
+            "mutation/complete",
+            non_success(
+                NonSuccessKind::Error,
+                "incomplete",
+                why.to_string(),
+                why.to_string(),
+            ),
+        );
         case.set_classname("splitbrain.mutation");
-        case.set_system_out(summary);
         cases.push(case);
     }
     cases
-}
-
-fn failure(ty: &str, message: String) -> TestCaseStatus {
-    let description = message.clone();
-    non_success(
-        NonSuccessKind::Failure,
-        ty,
-        shorten(&message, MESSAGE_CHARS),
-        description,
-    )
 }
 
 fn to_xml(
@@ -624,9 +590,10 @@ mod tests {
                     .into_iter()
                     .filter(|(_, n)| *n > 0)
                     .collect(),
-                not_counted: BTreeSet::new(),
+                not_counted: Default::default(),
                 median_first_violation_ms: median_ms,
                 incomparable: 0,
+                scored: Default::default(),
             }],
             baselines: vec![BaselineRow {
                 variant: "raft/pause".into(),
@@ -647,30 +614,31 @@ mod tests {
     fn a_caught_seeded_bug_passes_and_a_missed_one_is_skipped() {
         let (caught, valid, unknown) = three_reports();
         let header = fixture::header();
-        let none = BTreeSet::new();
-        let also_baseline = BTreeSet::from(["term-uniqueness".to_string()]);
-        let seeded = |report, not_counted| RunCase {
-            expect: Expect::Caught {
+        let caught_by = Scored::Caught(vec!["term-uniqueness".into()]);
+        let seeded = |report, scored| RunCase {
+            expect: Expect::SeededBug {
                 baseline: "raft/pause",
-                not_counted,
+                scored,
             },
             ..RunCase::checked(&header, report)
         };
         let cases = [
-            seeded(&caught, &none),
-            seeded(&caught, &also_baseline),
-            seeded(&valid, &none),
-            seeded(&unknown, &none),
+            seeded(&caught, &caught_by),
+            // Invalid, but only by what the correct variant fails too.
+            seeded(&caught, &Scored::Missed),
+            seeded(&valid, &Scored::Missed),
+            seeded(&unknown, &Scored::Missed),
+            seeded(&valid, &Scored::NotCompared),
         ];
         let xml = campaign_suite("mutants", &cases, UnknownAs::Error, None).unwrap();
         let parsed = parse(&xml);
-        assert_eq!(count(&parsed, "testcase"), 4);
+        assert_eq!(count(&parsed, "testcase"), 5);
         assert_eq!(
             count(&parsed, "failure"),
             0,
             "a caught bug is no failure: {xml}"
         );
-        assert_eq!(count(&parsed, "skipped"), 2);
+        assert_eq!(count(&parsed, "skipped"), 3);
         assert_eq!(count(&parsed, "error"), 1, "unknown reads as for any run");
         assert!(xml.contains("seeded bug caught, as intended, by term-uniqueness"));
         assert!(
@@ -682,6 +650,11 @@ mod tests {
         );
         assert!(parsed.messages[1].starts_with("the seeded bug went unseen on this seed"));
         assert!(xml.contains("type=\"not-counted\"") && xml.contains("type=\"not-caught\""));
+        assert!(
+            parsed.messages[3].starts_with("no judged run of the correct variant raft/pause"),
+            "{:?}",
+            parsed.messages
+        );
         // The same runs as correct variants: the invalid ones fail.
         let plain = [
             RunCase::checked(&header, &caught),
@@ -717,11 +690,9 @@ mod tests {
         let (failures, messages) = cases_of(&score(4, None, 20));
         assert_eq!(failures, 1);
         assert!(
-            messages[0].starts_with("median first violation over the 30 s goal"),
-            "{messages:?}"
-        );
-        assert!(
-            messages[0].contains("never (fewer than half the runs caught)"),
+            messages[0].starts_with(
+                "median first violation never (fewer than half the runs caught) over the 30 s goal"
+            ),
             "{messages:?}"
         );
         let (failures, _) = cases_of(&score(6, Some(31_000.0), 20));
@@ -740,6 +711,13 @@ mod tests {
             messages[0].starts_with("a correct variant broke safety"),
             "{messages:?}"
         );
+        // While runs are missing the score is not final: one more case errs.
+        let mut incomplete = score(6, Some(3_000.0), 20);
+        incomplete.complete = false;
+        let parsed =
+            parse(&campaign_suite("mutants", &[], UnknownAs::Error, Some(&incomplete)).unwrap());
+        assert_eq!(parsed.names.last().unwrap(), "mutation/complete");
+        assert_eq!((count(&parsed, "failure"), count(&parsed, "error")), (0, 1));
     }
 
     #[test]

@@ -28,7 +28,7 @@ const BASELINE_COLUMNS: [&str; 5] = [
     "other invalid (runs)",
 ];
 
-fn counts(map: &BTreeMap<String, usize>) -> String {
+pub(super) fn counts(map: &BTreeMap<String, usize>) -> String {
     if map.is_empty() {
         return "—".into();
     }
