@@ -7,22 +7,29 @@ mod common;
 use common::*;
 
 /// Isolate the leader (3 nodes), heal: it must hear the higher term.
-const PARTITION_LEADER: &[&str] = &[
-    "--nodes",
-    "3",
-    "--seed",
-    "1",
-    "--nemesis",
-    "partition-leader",
-    "--nemesis-interval",
-    "1500ms",
-    "--fault-duration",
-    "800ms",
-    "--time-limit",
-    "6s",
-    "--recovery",
-    "2s",
-];
+fn partition_leader(seed: &'static str, time_limit: &'static str) -> Vec<&'static str> {
+    vec![
+        "--nodes",
+        "3",
+        "--seed",
+        seed,
+        "--nemesis",
+        "partition-leader",
+        "--nemesis-interval",
+        "1500ms",
+        "--fault-duration",
+        "800ms",
+        "--time-limit",
+        time_limit,
+        "--recovery",
+        "2s",
+    ]
+}
+
+/// Seed 1 for 6 s: one isolation of the leader.
+fn partition_leader_short() -> Vec<&'static str> {
+    partition_leader("1", "6s")
+}
 
 /// Pause and resume (5 nodes): resumed nodes whose timers ran out campaign at
 /// once, so several candidates ask for votes in the same term.
@@ -137,12 +144,12 @@ fn assert_correct_valid(args: &[&str]) {
 
 #[test]
 fn correct_node_is_valid_under_partition_leader() {
-    assert_correct_valid(PARTITION_LEADER);
+    assert_correct_valid(&partition_leader_short());
 }
 
 #[test]
 fn no_step_down_is_caught_by_stale_leader() {
-    assert_caught(PARTITION_LEADER, "no-step-down", "stale-leader");
+    assert_caught(&partition_leader_short(), "no-step-down", "stale-leader");
 }
 
 #[test]
@@ -171,14 +178,7 @@ fn correct_node_is_valid_under_one_way() {
 /// chance for the old leader's heartbeat to reach a follower before the new
 /// leader's heartbeat reaches the old one.
 fn stale_heartbeat_command() -> Vec<&'static str> {
-    PARTITION_LEADER
-        .iter()
-        .map(|a| match *a {
-            "1" => "947",
-            "6s" => "20s",
-            other => other,
-        })
-        .collect()
+    partition_leader("947", "20s")
 }
 
 #[test]
@@ -221,4 +221,31 @@ fn forget_vote_is_caught_by_vote_once() {
 #[test]
 fn correct_node_is_valid_under_pause_and_kill_voter() {
     assert_correct_valid(PAUSE_KILL_VOTER);
+}
+
+/// The seeds above were picked for their schedules; `splitbrain schedule`
+/// (the same schedule a run draws) proves they still have those faults.
+#[test]
+fn the_picked_seeds_still_have_the_faults_their_tests_need() {
+    let faults_of = |command: &[&str]| {
+        // `schedule` takes the run's fault flags, not --nodes or --recovery.
+        let mut args = vec!["schedule".to_string()];
+        let mut it = command.iter();
+        while let (Some(flag), Some(value)) = (it.next(), it.next()) {
+            match *flag {
+                "--nodes" | "--recovery" => {}
+                "--seed" => args.extend(["--seeds".to_string(), value.to_string()]),
+                _ => args.extend([flag.to_string(), value.to_string()]),
+            }
+        }
+        let out = splitbrain().args(&args).output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let stale = faults_of(&stale_heartbeat_command());
+    assert!(stale.contains(": 10 faults"), "{stale}");
+    assert_eq!(stale.matches("isolate leader").count(), 10, "{stale}");
+    let forget = faults_of(PAUSE_KILL_VOTER);
+    assert!(forget.contains(": 3 faults"), "{forget}");
+    assert_eq!(forget.matches("pause all-but-one").count(), 3, "{forget}");
 }
