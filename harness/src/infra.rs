@@ -244,34 +244,19 @@ impl InfraProcess {
     }
 }
 
-/// One readiness check: a TCP connection, and with `path` an HTTP/1.0 GET
-/// answered with status 200.
+/// One readiness check: a TCP connection, and with `path` an HTTP GET
+/// answered with a 2xx status (through the probes' HTTP agent).
 fn ready(addr: SocketAddr, path: Option<&str>) -> Result<(), String> {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
-        .map_err(|e| e.to_string())?;
-    let Some(path) = path else { return Ok(()) };
-    stream
-        .set_read_timeout(Some(Duration::from_millis(500)))
-        .and_then(|()| stream.set_write_timeout(Some(Duration::from_millis(500))))
-        .and_then(|()| write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n"))
-        .map_err(|e| e.to_string())?;
-    let mut head = [0u8; 64];
-    let mut got = 0;
-    while got < 12 {
-        match stream.read(&mut head[got..]) {
-            Ok(0) => break,
-            Ok(k) => got += k,
-            Err(e) => return Err(e.to_string()),
-        }
-    }
-    let status = String::from_utf8_lossy(&head[..got]);
-    let line = status.lines().next().unwrap_or("").to_string();
-    if line.split_whitespace().nth(1) == Some("200") {
-        Ok(())
-    } else {
-        Err(format!("GET {path}: {line:?}"))
-    }
+    let Some(path) = path else {
+        return std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100))
+            .map(drop)
+            .map_err(|e| e.to_string());
+    };
+    crate::probe::agent(Duration::from_millis(500))
+        .get(&format!("http://{addr}{path}"))
+        .call()
+        .map(drop)
+        .map_err(|e| format!("GET {path}: {e}"))
 }
 
 impl Drop for Infrastructure {
