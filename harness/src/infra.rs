@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Context};
 use checkers::history::{Event, ExitStatus, ProcessEvent, ProcessRecord};
 
+use crate::ports::PortPool;
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
 use crate::target::{expand, InfraSpec};
@@ -58,29 +59,18 @@ impl Infrastructure {
     /// before any is waited for: none is ready before a quorum runs.
     /// Records `process start`/`ready` per member under the service's name.
     /// On error the members started so far are stopped when `self` drops.
-    /// Ports are distinct from each other and from `taken` (ports already
-    /// handed out to nodes but not bound yet).
+    /// Ports come from the run's `ports`, so they differ from the nodes'.
     pub fn start(
         specs: &[InfraSpec],
         run_dir: &Path,
         rec: &Recorder,
-        taken: &[SocketAddr],
+        ports: &mut PortPool,
     ) -> anyhow::Result<Infrastructure> {
         let mut infra = Infrastructure::default();
-        let mut taken: Vec<u16> = taken.iter().map(SocketAddr::port).collect();
-        let mut fresh_port = move || -> std::io::Result<SocketAddr> {
-            loop {
-                let addr = crate::ports::free_port()?;
-                if !taken.contains(&addr.port()) {
-                    taken.push(addr.port());
-                    return Ok(addr);
-                }
-            }
-        };
         for spec in specs {
             let mut members = Vec::with_capacity(spec.members);
             for m in 0..spec.members {
-                let addr = fresh_port()?;
+                let addr = ports.next()?;
                 let (dir, log) = member_paths(run_dir, spec, m);
                 std::fs::create_dir_all(&dir)
                     .with_context(|| format!("creating {}", dir.display()))?;
@@ -91,7 +81,7 @@ impl Infrastructure {
                 vars.insert("run_dir".to_string(), run_dir.display().to_string());
                 vars.insert("member".to_string(), m.to_string());
                 for name in &spec.ports {
-                    vars.insert(name.clone(), fresh_port()?.port().to_string());
+                    vars.insert(name.clone(), ports.next()?.port().to_string());
                 }
                 if let Ok(exe) = std::env::current_exe() {
                     vars.insert("exe".to_string(), exe.display().to_string());

@@ -42,6 +42,28 @@ pub fn free_port() -> std::io::Result<SocketAddr> {
     TcpListener::bind("127.0.0.1:0")?.local_addr()
 }
 
+/// The ports handed out to one run. [`free_port`] checks a port is free at
+/// the moment it draws it, but nothing binds it until its node or service
+/// starts, so two draws can return the same port; a pool never hands out a
+/// port twice.
+#[derive(Debug, Default)]
+pub struct PortPool {
+    taken: Vec<u16>,
+}
+
+impl PortPool {
+    /// A free `127.0.0.1` port this pool has not handed out before.
+    pub fn next(&mut self) -> std::io::Result<SocketAddr> {
+        loop {
+            let addr = free_port()?;
+            if !self.taken.contains(&addr.port()) {
+                self.taken.push(addr.port());
+                return Ok(addr);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,5 +82,13 @@ mod tests {
             seen.insert(a.port());
         }
         assert!(seen.len() > 40, "random draws spread out: {}", seen.len());
+    }
+
+    #[test]
+    fn a_pool_never_hands_out_a_port_twice() {
+        let mut pool = PortPool::default();
+        let ports: std::collections::BTreeSet<u16> =
+            (0..300).map(|_| pool.next().unwrap().port()).collect();
+        assert_eq!(ports.len(), 300);
     }
 }

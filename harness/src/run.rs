@@ -19,6 +19,7 @@ use results::writer::HistoryWriter;
 use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
 use crate::infra::Infrastructure;
 use crate::nemesis::{Nemesis, ReactiveConfig};
+use crate::ports::PortPool;
 use crate::probe::{NodeProbe, Probers};
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
@@ -152,8 +153,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     watch_signals(&rt, opts.interrupt.clone());
 
     // Ports first; every peer address a node is given will be a proxy address.
+    let mut ports = PortPool::default();
     let listen: Vec<SocketAddr> = (0..n)
-        .map(|_| crate::ports::free_port())
+        .map(|_| ports.next())
         .collect::<std::io::Result<_>>()
         .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
     let replay = replay_command(opts, n, seed);
@@ -204,10 +206,11 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     write_run_toml(&dir, opts, &target, n, seed, &replay);
 
     // Infrastructure before the proxy (which fronts it) and the nodes.
-    let mut infra = match Infrastructure::start(&target.infrastructure, dir.path(), &rec, &listen) {
-        Ok(i) => i,
-        Err(e) => return Err(abort(&rec, &dir, e)),
-    };
+    let mut infra =
+        match Infrastructure::start(&target.infrastructure, dir.path(), &rec, &mut ports) {
+            Ok(i) => i,
+            Err(e) => return Err(abort(&rec, &dir, e)),
+        };
     let mut proxy_cfg = proxy::ProxyConfig {
         seed,
         ..proxy::ProxyConfig::new(
@@ -295,7 +298,8 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             vars.insert(format!("infra.{name}"), list.join(","));
         }
         for name in &target.node.ports {
-            let p = crate::ports::free_port()
+            let p = ports
+                .next()
                 .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
             vars.insert(name.clone(), p.port().to_string());
         }
