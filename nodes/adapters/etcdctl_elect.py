@@ -2,8 +2,8 @@
 """etcdctl-elect: the real `etcdctl elect NAME PROPOSAL` as a splitbrain node.
 
 A thin adapter (docs/etcd.md, docs/node-protocol.md). It runs
-`etcdctl -w json elect NAME ID` as a child in its own process group (so
-splitbrain's kill and pause reach etcdctl too) and speaks the node protocol on
+`etcdctl -w json elect NAME ID` as a child in the adapter's own process
+group (so splitbrain's kill and pause, sent to that group, reach etcdctl too) and speaks the node protocol on
 stdout:
 
 - When etcdctl prints the leader key (it does once its campaign won), the
