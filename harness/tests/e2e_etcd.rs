@@ -11,13 +11,7 @@ use common::*;
 
 #[test]
 fn etcd_under_kill_pause_and_partition_is_judged_from_probes() {
-    assert!(
-        std::process::Command::new("etcd")
-            .arg("--version")
-            .output()
-            .is_ok(),
-        "etcd is not installed: apt-get install etcd-server (bash .ci/run does)"
-    );
+    require_program("etcd", "--version", "etcd-server");
     let store = tempfile::tempdir().unwrap();
     let out = run_in(
         store.path(),

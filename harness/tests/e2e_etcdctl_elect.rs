@@ -27,48 +27,10 @@ fn fast_target(dir: &std::path::Path) -> std::path::PathBuf {
     target_file(dir, "etcdctl-elect.toml", &text)
 }
 
-fn require(program: &str, version: &str, package: &str) {
-    assert!(
-        std::process::Command::new(program)
-            .arg(version)
-            .output()
-            .is_ok_and(|o| o.status.success()),
-        "{program} is not installed: apt-get install {package} (bash .ci/run does)"
-    );
-}
-
-/// Live processes whose process group is one of `groups` (the adapter's
-/// etcdctl children run in their node's group).
-fn alive_in_groups(groups: &BTreeSet<u32>) -> Vec<String> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        // After the command: state, ppid, pgrp.
-        let (Some(state), Some(pgrp)) = (fields.first(), fields.get(2)) else {
-            continue;
-        };
-        if *state != "Z" && pgrp.parse().is_ok_and(|g: u32| groups.contains(&g)) {
-            out.push(format!("{pid} {stat}"));
-        }
-    }
-    out
-}
-
 #[test]
 fn etcdctl_elect_leader_has_the_key_revision_and_a_short_pause_goes_unseen() {
-    require("etcd", "--version", "etcd-server");
-    require("etcdctl", "version", "etcd-client");
+    require_program("etcd", "--version", "etcd-server");
+    require_program("etcdctl", "version", "etcd-client");
     let tmp = tempfile::tempdir().unwrap();
     let target = fast_target(tmp.path());
     let store = tmp.path().join("store");

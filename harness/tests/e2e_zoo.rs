@@ -12,19 +12,6 @@ use std::time::Duration;
 use checkers::history::{Event, Role};
 use common::*;
 
-/// The lease tests need a real Redis: fail loudly, never skip.
-fn require_redis_server() {
-    let found = std::process::Command::new("redis-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    assert!(
-        found,
-        "redis-server is required for the redis-lease tests: apt-get install redis-server \
-         (.ci/run installs it)"
-    );
-}
-
 /// One short run of 3 nodes; returns (exit code, run directory).
 fn zoo_run(store: &Path, target: &str, extra: &[&str]) -> (Option<i32>, std::path::PathBuf) {
     let mut args = vec!["--target", target, "--nodes", "3"];
@@ -126,7 +113,7 @@ const LEADER_PAUSE: &[&str] = &[
 
 #[test]
 fn redis_lease_with_cas_renewal_hands_over_cleanly_when_the_leader_pauses() {
-    require_redis_server();
+    require_program("redis-server", "--version", "redis-server");
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let (code, dir) = zoo_run(&store, "redis-lease", LEADER_PAUSE);
@@ -160,7 +147,7 @@ fn redis_lease_with_cas_renewal_hands_over_cleanly_when_the_leader_pauses() {
 
 #[test]
 fn redis_lease_renew_xx_the_seeds_recipe_overlaps_two_leaders_after_a_pause() {
-    require_redis_server();
+    require_program("redis-server", "--version", "redis-server");
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let mut args = LEADER_PAUSE.to_vec();
@@ -181,7 +168,7 @@ fn redis_lease_renew_xx_the_seeds_recipe_overlaps_two_leaders_after_a_pause() {
 
 #[test]
 fn redis_lease_no_pause_check_leads_on_after_a_pause_past_its_lease() {
-    require_redis_server();
+    require_program("redis-server", "--version", "redis-server");
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("store");
     let mut args = LEADER_PAUSE.to_vec();

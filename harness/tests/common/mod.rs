@@ -67,25 +67,56 @@ pub fn verdict_of(results: &serde_json::Value, name: &str) -> String {
         .to_string()
 }
 
+/// Fail (not skip) unless `program` runs: `program version_arg` must exit 0.
+/// The message names the Debian package that brings it.
+pub fn require_program(program: &str, version_arg: &str, package: &str) {
+    assert!(
+        Command::new(program)
+            .arg(version_arg)
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "{program} is not installed: apt-get install {package} (bash .ci/run does)"
+    );
+}
+
+/// The state and process group of a live process, from `/proc/PID/stat`.
+fn state_and_group(pid: u32) -> Option<(char, u32)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command (which may hold spaces and parentheses): state, ppid, pgrp.
+    let mut fields = stat.rsplit(')').next()?.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let pgrp = fields.nth(1)?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
+}
+
+/// Live (not zombie) processes in one of the process `groups`: children a
+/// node started in its own group, whose command lines name no run directory.
+pub fn alive_in_groups(groups: &std::collections::BTreeSet<u32>) -> Vec<u32> {
+    pids()
+        .filter(|&pid| {
+            state_and_group(pid).is_some_and(|(state, g)| state != 'Z' && groups.contains(&g))
+        })
+        .collect()
+}
+
 /// Pids of processes whose command line mentions `needle` (a run directory).
 pub fn processes_mentioning(needle: &str) -> Vec<(u32, String, char)> {
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in dir.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
+    for pid in pids() {
         let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
             continue;
         };
         let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
         if cmd.contains(needle) && pid != std::process::id() {
-            let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit(')').next().and_then(|r| r.trim().chars().next()))
-                .unwrap_or('?');
+            let state = state_and_group(pid).map_or('?', |(state, _)| state);
             if state != 'Z' {
                 out.push((pid, cmd, state));
             }
