@@ -158,7 +158,7 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct CampaignArgs {
-    /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options.
+    /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options, etcd-elect.
     file: String,
     /// Carry out only slice K of N of the matrix (runs whose index ≡ K-1 mod N).
     #[arg(long, value_parser = results::campaign::Shard::parse)]
@@ -270,10 +270,12 @@ fn main() -> ExitCode {
         },
         Command::Bench { what } => cmd_bench(what),
         Command::Targets => {
-            for (name, _) in nodes::target::BUILTIN_TARGETS {
+            let names = nodes::target::BUILTIN_TARGETS.iter().map(|(name, _)| *name);
+            let width = names.clone().map(str::len).max().unwrap_or(0);
+            for name in names {
                 match target::Target::load(name) {
-                    Ok(t) => println!("{name:<12} {}", t.description),
-                    Err(e) => println!("{name:<12} (broken: {e})"),
+                    Ok(t) => println!("{name:<width$} {}", t.description),
+                    Err(e) => println!("{name:<width$} (broken: {e})"),
                 }
             }
             ExitCode::SUCCESS

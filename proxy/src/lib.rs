@@ -40,10 +40,10 @@ pub use udp::REORDER_HOLD_MAX;
 use rules::CompiledRules;
 use stats::LinkCounters;
 
-/// A node or infrastructure service the proxy stands in front of.
+/// A node the proxy stands in front of (services are [`Service`]s).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// Node id (`n1`) or service name (`redis`), as used in link rules.
+    /// Node id (`n1`), as used in link rules.
     pub id: String,
     /// The real loopback address it listens on.
     pub addr: SocketAddr,
@@ -332,12 +332,6 @@ impl Proxy {
     /// The one address every peer uses for `node` (SharedAdvertised mode only).
     pub fn advertised_addr(&self, node: &str) -> Option<SocketAddr> {
         self.addrs.advertised.get(&self.index(node)?).copied()
-    }
-
-    /// The address at which `node` reaches infrastructure `service` (its
-    /// first member).
-    pub fn infra_addr(&self, node: &str, service: &str) -> Option<SocketAddr> {
-        self.infra_addrs(node, service)?.first().copied()
     }
 
     /// The addresses at which `node` reaches each member of `service`, in

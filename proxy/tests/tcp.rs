@@ -288,7 +288,7 @@ async fn infrastructure_links_are_named_by_service_and_shutdown_closes_connectio
     );
     config.infrastructure = vec![Service::new("redis", vec![redis.local_addr().unwrap()])];
     let proxy = Proxy::start(config).unwrap();
-    let mut a = TcpStream::connect(proxy.infra_addr("n1", "redis").unwrap())
+    let mut a = TcpStream::connect(proxy.infra_addrs("n1", "redis").unwrap()[0])
         .await
         .unwrap();
     let (mut b, _) = redis.accept().await.unwrap();

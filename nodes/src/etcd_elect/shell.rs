@@ -96,7 +96,7 @@ fn event_loop(
         Some(path) => read_term(path)?,
         None => 0,
     };
-    let gateway = Gateway::new(&config.etcd).map_err(ShellError::Endpoints)?;
+    let gateway = Gateway::new(&config.etcd)?;
     eprintln!(
         "etcd-elect {}: etcd endpoints {}",
         config.client.id, config.etcd
