@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::run::{self, compact_duration, RunOptions};
 
 /// Campaign files built into the binary: `splitbrain campaign nightly`.
-pub const BUILTIN_CAMPAIGNS: [(&str, &str); 4] = [
+pub const BUILTIN_CAMPAIGNS: [(&str, &str); 5] = [
     (
         "nightly",
         include_str!("../../nodes/campaigns/nightly.toml"),
@@ -45,6 +45,10 @@ pub const BUILTIN_CAMPAIGNS: [(&str, &str); 4] = [
     (
         "raft-options",
         include_str!("../../nodes/campaigns/raft-options.toml"),
+    ),
+    (
+        "etcd-elect",
+        include_str!("../../nodes/campaigns/etcd-elect.toml"),
     ),
 ];
 
