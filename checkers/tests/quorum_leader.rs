@@ -3,43 +3,14 @@
 //! (docs/checkers.md, section 10). Headers: heartbeat 50 ms, so the window
 //! opens 50 ms before the candidate's state.
 
-use checkers::{
-    check, check_reader, CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS,
-};
+use checkers::{CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
 use serde_json::{json, Value};
 
-const MS: u64 = 1_000_000;
+mod common;
 
-/// A history under construction, as wire JSON; `t` in ms; node i has pid 100+i.
-struct H {
-    lines: Vec<Value>,
-}
+use common::{H, MS};
 
 impl H {
-    fn started(nodes: usize, header: Value) -> Self {
-        let names: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
-        let mut h = json!({"type": "run", "target": "test", "nodes": names,
-                           "election_timeout_ms": [150, 300], "heartbeat_ms": 50});
-        for (k, v) in header.as_object().expect("object") {
-            h[k] = v.clone();
-        }
-        let mut s = Self { lines: vec![] };
-        s.at(0, h);
-        for i in 1..=nodes {
-            s.at(
-                0,
-                json!({"type": "process", "node": format!("n{i}"), "event": "start", "pid": 100 + i}),
-            );
-        }
-        s
-    }
-    fn at(&mut self, t_ms: u64, mut v: Value) -> u64 {
-        let seq = self.lines.len() as u64;
-        v["seq"] = json!(seq);
-        v["t"] = json!(t_ms * MS);
-        self.lines.push(v);
-        seq
-    }
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64 {
         let leader = (role == "leader").then(|| format!("n{node}"));
         self.at(
@@ -67,17 +38,8 @@ impl H {
         self.at(t, json!({"type": "net", "cut": cut}))
     }
     fn quorum_leader(&self) -> CheckResult {
-        let records: Vec<checkers::Record> = self
-            .lines
-            .iter()
-            .map(|v| serde_json::from_value(v.clone()).expect("valid record"))
-            .collect();
-        let opts = CheckOptions::default();
-        let a = check(records, &opts);
-        let file: String = self.lines.iter().map(|v| v.to_string() + "\n").collect();
-        let b = check_reader(file.as_bytes(), &opts).expect("readable");
-        assert_eq!(a, b, "file and in-memory checks disagree");
-        a.results
+        self.check_with(&CheckOptions::default())
+            .results
             .into_iter()
             .find(|c| c.checker == "quorum-leader")
             .expect("quorum-leader ran")

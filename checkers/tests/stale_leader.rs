@@ -5,46 +5,14 @@
 
 use std::time::Duration;
 
-use checkers::{
-    check, check_reader, CheckOptions, CheckResult, Report, Verdict, CHECKER_NAMES, SAFETY_CHECKERS,
-};
-use serde_json::{json, Value};
+use checkers::{CheckOptions, CheckResult, Report, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
+use serde_json::json;
 
-const MS: u64 = 1_000_000;
+mod common;
 
-/// A history under construction, as wire JSON; `t` in ms; node i has pid 100+i.
-struct H {
-    lines: Vec<Value>,
-}
+use common::{H, MS};
 
 impl H {
-    fn started(nodes: usize, header: Value) -> Self {
-        let names: Vec<String> = (1..=nodes).map(|i| format!("n{i}")).collect();
-        let mut h = json!({"type": "run", "target": "test", "nodes": names,
-                           "election_timeout_ms": [150, 300], "heartbeat_ms": 50});
-        for (k, v) in header.as_object().expect("object") {
-            h[k] = v.clone();
-        }
-        let mut s = Self { lines: vec![] };
-        s.at(0, h);
-        for i in 1..=nodes {
-            s.process(0, i, "start");
-        }
-        s
-    }
-    fn at(&mut self, t_ms: u64, mut v: Value) -> u64 {
-        let seq = self.lines.len() as u64;
-        v["seq"] = json!(seq);
-        v["t"] = json!(t_ms * MS);
-        self.lines.push(v);
-        seq
-    }
-    fn process(&mut self, t: u64, node: usize, event: &str) -> u64 {
-        self.at(
-            t,
-            json!({"type": "process", "node": format!("n{node}"), "event": event, "pid": 100 + node}),
-        )
-    }
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64, leader: Option<usize>) -> u64 {
         self.at(
             t,
@@ -81,18 +49,6 @@ impl H {
             self.process(t, i, "kill");
         }
         self.at(t, json!({"type": "end"}));
-    }
-    fn check_with(&self, opts: &CheckOptions) -> Report {
-        let records: Vec<checkers::Record> = self
-            .lines
-            .iter()
-            .map(|v| serde_json::from_value(v.clone()).expect("valid record"))
-            .collect();
-        let a = check(records, opts);
-        let file: String = self.lines.iter().map(|v| v.to_string() + "\n").collect();
-        let b = check_reader(file.as_bytes(), opts).expect("readable");
-        assert_eq!(a, b, "file and in-memory checks disagree");
-        a
     }
     fn stale_leader(&self) -> CheckResult {
         stale_leader_of(&self.check_with(&CheckOptions::default()))
