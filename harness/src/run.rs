@@ -111,9 +111,25 @@ fn config<E: Into<anyhow::Error>>(e: E) -> RunError {
     RunError::Config(e.into())
 }
 
+/// The target and the presets a fault schedule is drawn for, checked the
+/// same way for `run` and `schedule`.
+pub fn fault_inputs(
+    target: &str,
+    nemesis: &str,
+    time_limit: Duration,
+) -> anyhow::Result<(Target, Vec<workloads::Preset>)> {
+    let target = Target::load(target)?;
+    let presets = workloads::parse_presets(nemesis)?;
+    if time_limit.is_zero() {
+        return Err(anyhow!("--time-limit must be more than 0s"));
+    }
+    Ok((target, presets))
+}
+
 /// Execute one run.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    let target = Target::load(&opts.target).map_err(config)?;
+    let (target, presets) =
+        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit).map_err(config)?;
     let n = opts.nodes.unwrap_or(target.nodes);
     if n == 0 {
         return Err(config(anyhow!(
@@ -125,7 +141,6 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             "--nodes {n} is more than this controller supports (99)"
         )));
     }
-    let presets = workloads::parse_presets(&opts.nemesis).map_err(config)?;
     if opts.seed.is_some_and(|s| s > i64::MAX as u64) {
         return Err(config(anyhow!(
             "--seed must be at most {} (run.toml stores it as a TOML integer)",
@@ -135,9 +150,6 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // Random seeds are kept short so replay commands stay readable.
     let seed = opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     results::store::check_writable(&opts.store).map_err(config)?;
-    if opts.time_limit.is_zero() {
-        return Err(config(anyhow!("--time-limit must be more than 0s")));
-    }
 
     supervise::raise_nofile_limit();
     supervise::start_watchdog();

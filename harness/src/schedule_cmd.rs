@@ -8,10 +8,9 @@ use std::fmt::Write as _;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 
-use crate::run::fault_timing;
-use crate::target::Target;
+use crate::run::{fault_inputs, fault_timing};
 
 /// What `splitbrain schedule` was asked for.
 #[derive(Debug, Clone)]
@@ -60,11 +59,7 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<RangeInclusive<u64>> {
 /// The listing: for one seed, every op with its time (faults and their
 /// undos); for a range, one line per seed with its faults only, to grep.
 pub fn render(opts: &ScheduleOptions) -> anyhow::Result<String> {
-    let target = Target::load(&opts.target)?;
-    let presets = workloads::parse_presets(&opts.nemesis)?;
-    if opts.time_limit.is_zero() {
-        return Err(anyhow!("--time-limit must be more than 0s"));
-    }
+    let (target, presets) = fault_inputs(&opts.target, &opts.nemesis, opts.time_limit)?;
     let timing = fault_timing(&target, opts.nemesis_interval, opts.fault_duration);
     let reactive: Vec<&str> = presets
         .iter()
