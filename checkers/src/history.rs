@@ -314,6 +314,18 @@ pub struct DegradedLink {
     /// Probability a datagram is held back and reordered.
     #[serde(default)]
     pub reorder: f64,
+    /// A duplicate goes out up to this many milliseconds after the original
+    /// (0: right after it).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub duplicate_delay_ms: f64,
+    /// A held datagram waits up to this many milliseconds (0: until the
+    /// next datagram on the link, at most the proxy's short hold).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reorder_window_ms: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 /// A `net` line: the complete network state now in force.

@@ -465,6 +465,7 @@ pub fn plan(
                         repetition,
                     };
                     let options = RunOptions {
+                        knobs: workloads::FaultKnobs::default(),
                         target: t.target.clone(),
                         nodes: t.nodes,
                         seed: Some(seed),

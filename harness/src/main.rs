@@ -90,8 +90,9 @@ struct FaultArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     time_limit: Duration,
     /// Fault presets, comma-separated: kill, pause, partition, partition-leader,
-    /// bridge, ring, one-way, lossy, slow, flapping, mixed, none; reactive:
-    /// kill-voter, pause-new-leader, cut-new-leader.
+    /// bridge, ring, one-way, lossy, slow, flapping, duplicate, reorder,
+    /// delay-spike, mixed (all, one at a time), chaos (all, overlapping), none;
+    /// reactive: kill-voter, pause-new-leader, cut-new-leader.
     #[arg(long, default_value = "kill")]
     nemesis: String,
     /// Fixed time between faults (default: scaled to the target's election timeout).
@@ -100,6 +101,33 @@ struct FaultArgs {
     /// Fixed fault length (default: scaled to the target's election timeout).
     #[arg(long, value_parser = humantime::parse_duration)]
     fault_duration: Option<Duration>,
+    /// Up to this many faults active at once, each with its own undo (1: one
+    /// at a time; `chaos` overlaps 2–3 by itself).
+    #[arg(long, default_value_t = 1)]
+    concurrency: u32,
+    /// Fixed probability (0–1) that `duplicate` delivers a datagram twice
+    /// (default: drawn in 0.2–0.6 per fault).
+    #[arg(long)]
+    duplicate_probability: Option<f64>,
+    /// Fixed delay of a `delay-spike` (default: 1–3.5 × the maximum election timeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    spike_delay: Option<Duration>,
+    /// Fixed jitter of a `delay-spike`, at most its delay (default: 0.1–0.5 × the
+    /// maximum election timeout).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    spike_jitter: Option<Duration>,
+}
+
+impl FaultArgs {
+    /// The fault settings the user fixed.
+    fn knobs(&self) -> workloads::FaultKnobs {
+        workloads::FaultKnobs {
+            concurrency: self.concurrency,
+            duplicate_probability: self.duplicate_probability,
+            spike_delay: self.spike_delay,
+            spike_jitter: self.spike_jitter,
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -285,7 +313,9 @@ fn main() -> ExitCode {
 }
 
 fn cmd_run(a: RunArgs) -> ExitCode {
+    let knobs = a.faults.knobs();
     let opts = run::RunOptions {
+        knobs,
         target: a.faults.target,
         nodes: a.nodes,
         seed: a.seed,
@@ -409,6 +439,7 @@ fn cmd_report(a: ReportArgs) -> ExitCode {
 }
 
 fn cmd_schedule(a: ScheduleArgs) -> ExitCode {
+    let knobs = a.faults.knobs();
     let listing = schedule_cmd::parse_seeds(&a.seeds).and_then(|seeds| {
         schedule_cmd::render(&schedule_cmd::ScheduleOptions {
             target: a.faults.target,
@@ -417,6 +448,7 @@ fn cmd_schedule(a: ScheduleArgs) -> ExitCode {
             time_limit: a.faults.time_limit,
             nemesis_interval: a.faults.nemesis_interval,
             fault_duration: a.faults.fault_duration,
+            knobs,
         })
     });
     match listing {

@@ -2,7 +2,7 @@
 //! operation take effect on the real cluster, recording it at that moment.
 //! Aims such as "the leader" are resolved against the history as recorded.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use checkers::history::{Event, NemesisRecord};
@@ -37,6 +37,24 @@ enum Pending {
     Heal,
 }
 
+/// Whose contribution a part of the network state is: faults that overlap
+/// each own theirs, so undoing one leaves the others in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Slot {
+    /// The fault of a one-at-a-time schedule (or a hand-written op).
+    Single,
+    /// Fault number K of a schedule whose faults overlap.
+    Fault(u32),
+    /// A reactive cut.
+    Reactive,
+}
+
+impl Slot {
+    fn of(entry: Option<u32>) -> Slot {
+        entry.map_or(Slot::Single, Slot::Fault)
+    }
+}
+
 /// Applies a schedule to a cluster.
 pub struct Nemesis<'a> {
     pending: VecDeque<ScheduledOp>,
@@ -45,11 +63,21 @@ pub struct Nemesis<'a> {
     rec: &'a Recorder,
     proxy: &'a proxy::Proxy,
     rt: &'a tokio::runtime::Runtime,
-    /// Flap phases still to apply: (when, cut on?).
-    flap: VecDeque<(Instant, bool)>,
-    flap_state: Option<NetState>,
+    /// Flap phases still to apply: (when, cut on?, whose), in time order.
+    flap: Vec<(Instant, bool, Slot)>,
+    /// Each flap's state while its cut is on.
+    flap_states: BTreeMap<Slot, NetState>,
+    /// The network state each active fault contributes; what is in force is
+    /// their composition ([`NetState::compose`]).
+    nets: BTreeMap<Slot, NetState>,
+    /// The nodes each active process fault of an overlapping schedule holds
+    /// (killed or paused), so its undo restarts or resumes only those.
+    held: BTreeMap<u32, Vec<String>>,
     /// The network state currently in force.
     net: NetState,
+    /// The nodes talk TCP: duplication and reordering change nothing, which
+    /// the history says instead of skipping them silently.
+    tcp: bool,
     /// Infrastructure services, which network faults can cut nodes from.
     infrastructure: Vec<String>,
     reactive: Option<(ReactiveConfig, std::sync::mpsc::Receiver<Moment>)>,
@@ -61,9 +89,11 @@ pub struct Nemesis<'a> {
 
 impl<'a> Nemesis<'a> {
     /// Start walking `schedule` now.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         schedule: Schedule,
         seed: u64,
+        tcp: bool,
         infrastructure: Vec<String>,
         reactive: Option<ReactiveConfig>,
         rec: &'a Recorder,
@@ -78,9 +108,12 @@ impl<'a> Nemesis<'a> {
             rec,
             proxy,
             rt,
-            flap: VecDeque::new(),
-            flap_state: None,
+            flap: Vec::new(),
+            flap_states: BTreeMap::new(),
+            nets: BTreeMap::new(),
+            held: BTreeMap::new(),
             net: NetState::healed(),
+            tcp,
             infrastructure,
             reactive: reactive
                 .filter(|r| !r.presets.is_empty())
@@ -97,7 +130,7 @@ impl<'a> Nemesis<'a> {
             return Some(Instant::now() + Duration::from_millis(2));
         }
         let op = self.pending.front().map(|e| self.start + e.at);
-        let flap = self.flap.front().map(|(t, _)| *t);
+        let flap = self.flap.first().map(|(t, _, _)| *t);
         match (op, flap) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -113,23 +146,26 @@ impl<'a> Nemesis<'a> {
                 break;
             }
             let e = self.pending.pop_front().expect("front exists");
-            self.apply(&e.op, cluster);
+            self.apply_entry(&e.op, e.fault, cluster);
         }
     }
 
     /// Apply due flap phases only (the recovery window has no new faults).
     pub fn step_timers_only(&mut self, _cluster: &mut Cluster) {
-        while let Some(&(when, on)) = self.flap.front() {
+        while let Some(&(when, on, slot)) = self.flap.first() {
             if when > Instant::now() {
                 break;
             }
-            self.flap.pop_front();
-            let state = if on {
-                self.flap_state.clone().unwrap_or_else(NetState::healed)
-            } else {
-                NetState::healed()
-            };
-            self.set_network(state);
+            self.flap.remove(0);
+            match (on, self.flap_states.get(&slot)) {
+                (true, Some(state)) => {
+                    self.nets.insert(slot, state.clone());
+                }
+                _ => {
+                    self.nets.remove(&slot);
+                }
+            }
+            self.set_composed_network();
         }
     }
 
@@ -152,7 +188,7 @@ impl<'a> Nemesis<'a> {
                 Pending::Cut(node, term) => {
                     // Only if it still leads the term it took office in.
                     let still = self.rec.leader().as_deref() == Some(node.as_str());
-                    if still && self.net.is_healed() {
+                    if still && !self.nets.contains_key(&Slot::Reactive) {
                         let endpoints: Vec<String> = cluster
                             .ids()
                             .into_iter()
@@ -166,10 +202,14 @@ impl<'a> Nemesis<'a> {
                                 serde_json::json!({"reactive": "cut-new-leader", "term": term}),
                             ),
                         }));
-                        self.set_network(NetState {
-                            cut,
-                            degraded: Default::default(),
-                        });
+                        self.nets.insert(
+                            Slot::Reactive,
+                            NetState {
+                                cut,
+                                degraded: Default::default(),
+                            },
+                        );
+                        self.set_composed_network();
                         let (cfg, _) = self.reactive.as_ref().expect("reactive");
                         let heal_at = Instant::now() + cfg.fault_duration;
                         self.quiet_until = heal_at + cfg.settle;
@@ -182,7 +222,8 @@ impl<'a> Nemesis<'a> {
                         nodes: vec![],
                         detail: None,
                     }));
-                    self.set_network(NetState::healed());
+                    self.nets.remove(&Slot::Reactive);
+                    self.set_composed_network();
                 }
             }
         }
@@ -260,10 +301,15 @@ impl<'a> Nemesis<'a> {
         }
     }
 
-    /// Resolve and apply one operation now.
-    pub fn apply(&mut self, op: &Op, cluster: &mut Cluster) {
+    /// Resolve and apply one schedule entry now; `fault` is its number in a
+    /// schedule whose faults overlap (its undo then undoes only it).
+    fn apply_entry(&mut self, op: &Op, fault: Option<u32>, cluster: &mut Cluster) {
+        if let (Some(k), false) = (fault, op.is_fault()) {
+            self.undo_fault(op, k, cluster);
+            return;
+        }
         let view = self.view(cluster);
-        let resolved = match workloads::resolve(op, &view, &mut self.rng) {
+        let mut resolved = match workloads::resolve(op, &view, &mut self.rng) {
             Ok(r) => r,
             Err(e) => {
                 self.warn(
@@ -273,20 +319,98 @@ impl<'a> Nemesis<'a> {
                 return;
             }
         };
-        self.apply_resolved(resolved, cluster);
+        if self.tcp && op.is_datagram_only() {
+            resolved.note = Some(crate::run::TCP_DATAGRAM_NOTE.to_string());
+            if let Effect::Network(state) = &mut resolved.effect {
+                state.degraded.clear();
+            }
+        }
+        if let Some(k) = fault {
+            if matches!(resolved.effect, Effect::Kill { .. } | Effect::Pause { .. }) {
+                self.held.insert(k, resolved.nodes.clone());
+            }
+        }
+        self.apply_resolved(resolved, Slot::of(fault), cluster);
     }
 
-    fn apply_resolved(&mut self, r: ResolvedOp, cluster: &mut Cluster) {
+    /// The undo of fault `k` of an overlapping schedule: restart or resume
+    /// the nodes it holds, or withdraw its part of the network state; the
+    /// other faults stay in force.
+    fn undo_fault(&mut self, op: &Op, k: u32, cluster: &mut Cluster) {
+        let detail = Some(serde_json::json!({ "fault": k }));
+        let held = self.held.remove(&k).unwrap_or_default();
+        let held: Vec<usize> = held.iter().filter_map(|n| cluster.index_of(n)).collect();
+        match op {
+            Op::Restart => {
+                let dead: Vec<usize> = held.into_iter().filter(|&i| !cluster.is_up(i)).collect();
+                if dead.is_empty() {
+                    return;
+                }
+                self.rec.record(Event::Nemesis(NemesisRecord {
+                    op: "restart".into(),
+                    nodes: dead.iter().map(|&i| cluster.nodes[i].id.clone()).collect(),
+                    detail,
+                }));
+                for i in dead {
+                    self.start_node(cluster, i);
+                }
+            }
+            Op::Resume => {
+                let paused: Vec<usize> = held
+                    .into_iter()
+                    .filter(|&i| cluster.nodes[i].paused)
+                    .collect();
+                if paused.is_empty() {
+                    return;
+                }
+                self.rec.record(Event::Nemesis(NemesisRecord {
+                    op: "resume".into(),
+                    nodes: paused
+                        .iter()
+                        .map(|&i| cluster.nodes[i].id.clone())
+                        .collect(),
+                    detail,
+                }));
+                for i in paused {
+                    cluster.resume(i);
+                }
+            }
+            _ => {
+                let slot = Slot::Fault(k);
+                self.flap.retain(|(_, _, s)| *s != slot);
+                self.flap_states.remove(&slot);
+                if self.nets.remove(&slot).is_none() {
+                    return;
+                }
+                self.rec.record(Event::Nemesis(NemesisRecord {
+                    op: op.kind().into(),
+                    nodes: vec![],
+                    detail,
+                }));
+                self.set_composed_network();
+            }
+        }
+    }
+
+    fn apply_resolved(&mut self, r: ResolvedOp, slot: Slot, cluster: &mut Cluster) {
         let indices: Vec<usize> = r.nodes.iter().filter_map(|n| cluster.index_of(n)).collect();
+        let record = {
+            let mut record = r.nemesis_record();
+            if let Slot::Fault(k) = slot {
+                let detail = record.detail.get_or_insert_with(|| serde_json::json!({}));
+                detail["fault"] = serde_json::json!(k);
+            }
+            record
+        };
         match &r.effect {
             Effect::Kill { .. } => {
-                self.rec.record(Event::Nemesis(r.nemesis_record()));
+                self.rec.record(Event::Nemesis(record));
                 for i in indices {
                     cluster.kill(i, KILL_DRAIN);
                 }
             }
             Effect::Pause { .. } => {
-                self.rec.record(Event::Nemesis(r.nemesis_record()));
+                self.rec.record(Event::Nemesis(record));
                 for i in indices {
                     cluster.pause(i);
                 }
@@ -312,9 +436,15 @@ impl<'a> Nemesis<'a> {
             }
             Effect::Restart => self.restart_dead(cluster, "restart"),
             Effect::Network(state) => {
-                let state = state.clone();
-                self.flap.clear();
-                self.apply_network_op(&r, state);
+                self.flap.retain(|(_, _, s)| *s != slot);
+                self.flap_states.remove(&slot);
+                if state.is_healed() {
+                    self.nets.remove(&slot);
+                } else {
+                    self.nets.insert(slot, state.clone());
+                }
+                self.rec.record(Event::Nemesis(record));
+                self.set_composed_network();
             }
             Effect::Flap {
                 faulty,
@@ -322,24 +452,27 @@ impl<'a> Nemesis<'a> {
                 count,
             } => {
                 let now = Instant::now();
-                self.flap_state = Some(faulty.clone());
-                self.flap = workloads::flap_phases(*period, *count)
-                    .into_iter()
-                    .map(|(d, on)| (now + d, on))
-                    .collect();
+                self.flap.retain(|(_, _, s)| *s != slot);
+                self.flap_states.insert(slot, faulty.clone());
                 // The first phase (cut on) is applied right now, with the nemesis line.
-                self.flap.pop_front();
-                self.apply_network_op(&r, faulty.clone());
+                self.flap.extend(
+                    workloads::flap_phases(*period, *count)
+                        .into_iter()
+                        .skip(1)
+                        .map(|(d, on)| (now + d, on, slot)),
+                );
+                self.flap.sort_by_key(|(when, _, _)| *when);
+                self.nets.insert(slot, faulty.clone());
+                self.rec.record(Event::Nemesis(record));
+                self.set_composed_network();
             }
             Effect::Recover => self.recover(cluster),
         }
     }
 
-    /// Record the nemesis line, then make the network change and record the
-    /// `net` line once it is in force.
-    fn apply_network_op(&mut self, r: &ResolvedOp, state: NetState) {
-        self.rec.record(Event::Nemesis(r.nemesis_record()));
-        self.set_network(state);
+    /// Put in force what every active fault contributes together.
+    fn set_composed_network(&mut self) {
+        self.set_network(NetState::compose(self.nets.values()));
     }
 
     fn set_network(&mut self, state: NetState) {
@@ -396,6 +529,9 @@ impl<'a> Nemesis<'a> {
     pub fn recover(&mut self, cluster: &mut Cluster) {
         self.pending.clear();
         self.flap.clear();
+        self.flap_states.clear();
+        self.nets.clear();
+        self.held.clear();
         self.pending_reactive.clear();
         self.reactive = None;
         let paused: BTreeSet<usize> = (0..cluster.nodes.len())
@@ -439,6 +575,8 @@ fn to_rules(state: &NetState) -> proxy::LinkRules {
                     jitter: f.jitter,
                     duplicate: f.duplicate,
                     reorder: f.reorder,
+                    duplicate_delay: f.duplicate_delay,
+                    reorder_window: f.reorder_window,
                 },
             )
         })

@@ -189,6 +189,15 @@ pub fn options_of(
         nemesis: get_str(&t, "nemesis").unwrap_or_else(|| "kill".into()),
         nemesis_interval: get_duration(&t, "nemesis_interval")?,
         fault_duration: get_duration(&t, "fault_duration")?,
+        knobs: workloads::FaultKnobs {
+            concurrency: t
+                .get("concurrency")
+                .and_then(|v| v.as_integer())
+                .map_or(1, |n| n as u32),
+            duplicate_probability: t.get("duplicate_probability").and_then(|v| v.as_float()),
+            spike_delay: get_duration(&t, "spike_delay")?,
+            spike_jitter: get_duration(&t, "spike_jitter")?,
+        },
         gap_bound: get_duration(&t, "gap_bound")?,
         recovery,
         bug: get_str(&t, "bug"),

@@ -42,6 +42,8 @@ pub struct RunOptions {
     pub nemesis_interval: Option<Duration>,
     /// How long a fault lasts (default: scaled to the target's timing).
     pub fault_duration: Option<Duration>,
+    /// Concurrency, duplication probability and delay spikes, when fixed.
+    pub knobs: workloads::FaultKnobs,
     /// Override of the gap bound.
     pub gap_bound: Option<Duration>,
     /// Override of the recovery window.
@@ -94,6 +96,7 @@ pub fn fault_timing(
     target: &Target,
     nemesis_interval: Option<Duration>,
     fault_duration: Option<Duration>,
+    knobs: &workloads::FaultKnobs,
 ) -> workloads::Timing {
     workloads::Timing {
         election_timeout: (
@@ -104,6 +107,7 @@ pub fn fault_timing(
         nemesis_interval,
         fault_duration,
         settle: target.timing.election_timeout[1] * 3,
+        knobs: knobs.clone(),
     }
 }
 
@@ -117,19 +121,39 @@ pub fn fault_inputs(
     target: &str,
     nemesis: &str,
     time_limit: Duration,
+    knobs: &workloads::FaultKnobs,
 ) -> anyhow::Result<(Target, Vec<workloads::Preset>)> {
     let target = Target::load(target)?;
     let presets = workloads::parse_presets(nemesis)?;
     if time_limit.is_zero() {
         return Err(anyhow!("--time-limit must be more than 0s"));
     }
+    knobs.validate()?;
+    let families: Vec<workloads::Preset> =
+        presets.iter().flat_map(|p| p.families()).copied().collect();
+    if target.transport == Transport::Tcp
+        && !families.is_empty()
+        && families.iter().all(|p| p.is_datagram_only())
+    {
+        return Err(anyhow!(
+            "--nemesis {nemesis}: target {} talks TCP, and a TCP stream neither duplicates nor \
+             reorders, so these presets would inject nothing; use delay-spike, slow or lossy \
+             (which stall a stream), or a UDP target",
+            target.name
+        ));
+    }
     Ok((target, presets))
 }
+
+/// Why a datagram-only fault changed nothing on a TCP target, for the
+/// schedule listing and the history (never silently skipped).
+pub const TCP_DATAGRAM_NOTE: &str =
+    "no effect on TCP: a stream neither duplicates nor reorders (recorded, nothing changed)";
 
 /// Execute one run.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let (target, presets) =
-        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit).map_err(config)?;
+        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit, &opts.knobs).map_err(config)?;
     let n = opts.nodes.unwrap_or(target.nodes);
     if n == 0 {
         return Err(config(anyhow!(
@@ -401,11 +425,17 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                     message: b,
                 }));
             }
-            let timing = fault_timing(&target, opts.nemesis_interval, opts.fault_duration);
+            let timing = fault_timing(
+                &target,
+                opts.nemesis_interval,
+                opts.fault_duration,
+                &opts.knobs,
+            );
             let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
             let mut nemesis = Nemesis::new(
                 schedule,
                 seed,
+                target.transport == Transport::Tcp,
                 infra.names(),
                 Some(ReactiveConfig {
                     presets: presets
@@ -745,6 +775,7 @@ pub fn replay_command(opts: &RunOptions, n: usize, seed: u64) -> String {
     if let Some(d) = opts.fault_duration {
         cmd += &format!(" --fault-duration {}", compact_duration(d));
     }
+    cmd += &knob_flags(&opts.knobs);
     if let Some(d) = opts.gap_bound {
         cmd += &format!(" --gap-bound {}", compact_duration(d));
     }
@@ -758,6 +789,24 @@ pub fn replay_command(opts: &RunOptions, n: usize, seed: u64) -> String {
         cmd += &format!(" --node-arg={}", shell_word(a));
     }
     cmd
+}
+
+/// The command-line flags that fix `knobs` (empty for the defaults).
+fn knob_flags(knobs: &workloads::FaultKnobs) -> String {
+    let mut flags = String::new();
+    if knobs.concurrency != 1 {
+        flags += &format!(" --concurrency {}", knobs.concurrency);
+    }
+    if let Some(p) = knobs.duplicate_probability {
+        flags += &format!(" --duplicate-probability {p}");
+    }
+    if let Some(d) = knobs.spike_delay {
+        flags += &format!(" --spike-delay {}", compact_duration(d));
+    }
+    if let Some(d) = knobs.spike_jitter {
+        flags += &format!(" --spike-jitter {}", compact_duration(d));
+    }
+    flags
 }
 
 /// `1500ms`, `6s`, `2m`: one shell word that `humantime` parses back.
@@ -808,6 +857,21 @@ fn write_run_toml(
     }
     if let Some(d) = opts.fault_duration {
         t.insert("fault_duration".into(), s(&compact_duration(d)));
+    }
+    if opts.knobs.concurrency != 1 {
+        t.insert(
+            "concurrency".into(),
+            toml::Value::Integer(opts.knobs.concurrency.into()),
+        );
+    }
+    if let Some(p) = opts.knobs.duplicate_probability {
+        t.insert("duplicate_probability".into(), toml::Value::Float(p));
+    }
+    if let Some(d) = opts.knobs.spike_delay {
+        t.insert("spike_delay".into(), s(&compact_duration(d)));
+    }
+    if let Some(d) = opts.knobs.spike_jitter {
+        t.insert("spike_jitter".into(), s(&compact_duration(d)));
     }
     if let Some(d) = opts.gap_bound {
         t.insert("gap_bound".into(), s(&compact_duration(d)));

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::run::{fault_inputs, fault_timing};
+use crate::run::{fault_inputs, fault_timing, TCP_DATAGRAM_NOTE};
+use crate::target::Transport;
 
 /// What `splitbrain schedule` was asked for.
 #[derive(Debug, Clone)]
@@ -27,6 +28,8 @@ pub struct ScheduleOptions {
     pub nemesis_interval: Option<Duration>,
     /// `--fault-duration`, as for `run`.
     pub fault_duration: Option<Duration>,
+    /// `--concurrency` and the other fixed fault settings, as for `run`.
+    pub knobs: workloads::FaultKnobs,
 }
 
 /// Parse `--seeds`: `N` or `A-B` (inclusive, at most a million seeds).
@@ -59,31 +62,53 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<RangeInclusive<u64>> {
 /// The listing: for one seed, every op with its time (faults and their
 /// undos); for a range, one line per seed with its faults only, to grep.
 pub fn render(opts: &ScheduleOptions) -> anyhow::Result<String> {
-    let (target, presets) = fault_inputs(&opts.target, &opts.nemesis, opts.time_limit)?;
-    let timing = fault_timing(&target, opts.nemesis_interval, opts.fault_duration);
+    let (target, presets) =
+        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit, &opts.knobs)?;
+    let timing = fault_timing(
+        &target,
+        opts.nemesis_interval,
+        opts.fault_duration,
+        &opts.knobs,
+    );
     let reactive: Vec<&str> = presets
         .iter()
         .filter(|p| p.is_reactive())
         .map(|p| p.name())
         .collect();
+    let tcp = target.transport == Transport::Tcp;
     let mut out = String::new();
     let single = opts.seeds.start() == opts.seeds.end();
     for seed in opts.seeds.clone() {
         let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
         if single {
+            let most = schedule.max_active();
             let _ = writeln!(
                 out,
-                "seed {seed} · target {} · nemesis {} · time limit {}: {} faults",
+                "seed {seed} · target {} · nemesis {} · time limit {}: {} faults{}",
                 target.name,
                 opts.nemesis,
                 humantime::format_duration(opts.time_limit),
-                schedule.faults().count()
+                schedule.faults().count(),
+                if most > 1 {
+                    format!(", up to {most} at once")
+                } else {
+                    String::new()
+                }
             );
-            let _ = write!(out, "{schedule}");
+            let listing = schedule.to_string();
+            for (line, entry) in listing.lines().zip(&schedule.entries) {
+                let _ = match tcp && entry.op.is_datagram_only() {
+                    true => writeln!(out, "{line}  [{TCP_DATAGRAM_NOTE}]"),
+                    false => writeln!(out, "{line}"),
+                };
+            }
         } else {
             let faults: Vec<String> = schedule
                 .faults()
-                .map(|f| format!("{:.3}s {}", f.at.as_secs_f64(), f.op))
+                .map(|f| match f.fault {
+                    Some(k) => format!("{:.3}s #{k} {}", f.at.as_secs_f64(), f.op),
+                    None => format!("{:.3}s {}", f.at.as_secs_f64(), f.op),
+                })
                 .collect();
             let _ = writeln!(out, "{seed}: {}", faults.join(" · "));
         }
@@ -121,6 +146,7 @@ mod tests {
             time_limit: Duration::from_secs(6),
             nemesis_interval: Some(Duration::from_millis(700)),
             fault_duration: Some(Duration::from_millis(400)),
+            knobs: workloads::FaultKnobs::default(),
         }
     }
 

@@ -217,3 +217,72 @@ fn schedule_lists_a_seed_and_rejects_bad_seeds() {
     assert_eq!(out.status.code(), Some(254));
     assert!(String::from_utf8_lossy(&out.stderr).contains("paws"));
 }
+
+#[test]
+fn bad_message_fault_settings_name_the_option_and_what_works() {
+    let store = tempfile::tempdir().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--concurrency", "0"], "--concurrency 0"),
+        (
+            &["--nemesis", "duplicate", "--duplicate-probability", "1.5"],
+            "--duplicate-probability 1.5 is not a probability",
+        ),
+        (
+            &[
+                "--nemesis",
+                "delay-spike",
+                "--spike-delay",
+                "100ms",
+                "--spike-jitter",
+                "300ms",
+            ],
+            "--spike-delay 100ms is shorter than --spike-jitter 300ms",
+        ),
+        (
+            &["--target", "redis-lease", "--nemesis", "duplicate,reorder"],
+            "a TCP stream neither duplicates nor reorders",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = run_in(store.path(), args);
+        assert_eq!(out.status.code(), Some(254), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(message), "{args:?}: {err}");
+    }
+    assert!(!store.path().join("latest").exists(), "nothing started");
+    // The same checks guard `schedule`, which lists what a run would draw.
+    let out = splitbrain()
+        .args(["schedule", "--concurrency", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(254));
+}
+
+#[test]
+fn on_a_tcp_target_the_schedule_says_which_faults_change_nothing() {
+    let out = splitbrain()
+        .args([
+            "schedule",
+            "--target",
+            "redis-lease",
+            "--nemesis",
+            "duplicate,slow",
+            "--seeds",
+            "3",
+            "--time-limit",
+            "60s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let duplicates: Vec<&str> = text.lines().filter(|l| l.contains(" duplicate ")).collect();
+    assert!(!duplicates.is_empty(), "{text}");
+    for line in &duplicates {
+        assert!(line.contains("no effect on TCP"), "{line}");
+    }
+    assert!(text
+        .lines()
+        .filter(|l| l.contains("slow links"))
+        .all(|l| !l.contains("no effect")));
+}

@@ -237,3 +237,71 @@ fn twenty_five_nodes_and_six_hundred_links_work() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+/// `chaos` overlaps faults: each fault's undo names it and undoes only it,
+/// the `net` line in force is the composition of what is active, and the
+/// final recovery undoes everything.
+#[test]
+fn overlapping_faults_each_undo_only_their_own() {
+    let store = tempfile::tempdir().unwrap();
+    let out = run_in(
+        store.path(),
+        &[
+            "--nodes",
+            "3",
+            "--seed",
+            "42",
+            "--time-limit",
+            "12s",
+            "--nemesis",
+            "chaos",
+            "--recovery",
+            "2s",
+        ],
+    );
+    let records = history(&latest(store.path()));
+    let fault_of = |n: &checkers::history::NemesisRecord| {
+        n.detail
+            .as_ref()
+            .and_then(|d| d.get("fault"))
+            .and_then(|k| k.as_u64())
+    };
+    let mut active = std::collections::BTreeSet::new();
+    let mut most = 0;
+    let mut undone = 0;
+    let mut last_net = None;
+    for r in &records {
+        match &r.event {
+            Event::Nemesis(n) if n.op == "recover" => break,
+            Event::Nemesis(n) => {
+                let k = fault_of(n).unwrap_or_else(|| panic!("unnumbered {n:?}"));
+                if matches!(n.op.as_str(), "heal" | "resume" | "restart") {
+                    assert!(active.remove(&k), "undo of #{k} that is not active");
+                    undone += 1;
+                } else {
+                    active.insert(k);
+                    most = most.max(active.len());
+                }
+            }
+            Event::Net(net) => last_net = Some(net.clone()),
+            _ => {}
+        }
+    }
+    assert!(most >= 2, "faults overlapped: at most {most} at once");
+    assert!(undone >= 2, "undos recorded: {undone}");
+    let after_recover = records
+        .iter()
+        .skip_while(|r| !matches!(&r.event, Event::Nemesis(n) if n.op == "recover"))
+        .filter_map(|r| match &r.event {
+            Event::Net(net) => Some(net.clone()),
+            _ => None,
+        })
+        .last()
+        .or(last_net)
+        .expect("a net line");
+    assert!(
+        after_recover.cut.is_empty() && after_recover.degraded.is_empty(),
+        "recovery heals everything: {after_recover:?}"
+    );
+    assert_eq!(out.status.code(), Some(0), "the correct Raft stays valid");
+}

@@ -35,6 +35,13 @@ pub struct LinkFault {
     /// Probability (0..=1) that a datagram is held back and released after
     /// the next one on the same link (UDP only).
     pub reorder: f64,
+    /// A duplicate goes out after a uniform extra delay in
+    /// `0..duplicate_delay`, so it can land after later datagrams (zero:
+    /// right behind the original).
+    pub duplicate_delay: Duration,
+    /// A held datagram waits a uniform time in `0..reorder_window` (zero:
+    /// until the next datagram on the link, at most [`crate::REORDER_HOLD_MAX`]).
+    pub reorder_window: Duration,
 }
 
 impl LinkFault {
@@ -45,6 +52,12 @@ impl LinkFault {
             && self.jitter.is_zero()
             && self.duplicate == 0.0
             && self.reorder == 0.0
+    }
+
+    /// True when the fault needs a datagram transport: a TCP stream never
+    /// duplicates or reorders bytes.
+    pub fn is_datagram_only(&self) -> bool {
+        self.duplicate > 0.0 || self.reorder > 0.0
     }
 
     fn validate(&self) -> Result<(), String> {
@@ -114,6 +127,8 @@ impl LinkRules {
                 jitter_ms: f.jitter.as_secs_f64() * 1e3,
                 duplicate: f.duplicate,
                 reorder: f.reorder,
+                duplicate_delay_ms: f.duplicate_delay.as_secs_f64() * 1e3,
+                reorder_window_ms: f.reorder_window.as_secs_f64() * 1e3,
             })
             .collect();
         NetRecord { cut, degraded }

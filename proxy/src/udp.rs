@@ -98,27 +98,31 @@ impl UdpLink {
                         LinkCounters::bump(&self.counters().dropped);
                         continue;
                     }
-                    let copies = if rng.gen::<f64>() < fault.duplicate {
+                    let duplicated = rng.gen::<f64>() < fault.duplicate;
+                    if duplicated {
                         LinkCounters::bump(&self.counters().duplicated);
-                        2
-                    } else {
-                        1
-                    };
-                    if held.is_none() && rng.gen::<f64>() < fault.reorder {
+                        // The copy lands late: after the original, and after
+                        // whatever follows within the copy's delay.
+                        let late = random_upto(fault.duplicate_delay, &mut rng);
+                        self.deliver(&buf[..len], fault, late, &mut rng).await;
+                    }
+                    let reordered = rng.gen::<f64>() < fault.reorder;
+                    if reordered && !fault.reorder_window.is_zero() {
+                        // Held for a random part of the window: datagrams
+                        // sent within one window come out shuffled.
+                        LinkCounters::bump(&self.counters().reordered);
+                        let hold = random_upto(fault.reorder_window, &mut rng);
+                        self.deliver(&buf[..len], fault, hold, &mut rng).await;
+                    } else if reordered && held.is_none() {
                         LinkCounters::bump(&self.counters().reordered);
                         held = Some((buf[..len].to_vec(), Instant::now() + REORDER_HOLD_MAX));
-                        // The held copy goes out once; a duplicate follows now
-                        // so duplication still shows under reordering.
-                        if copies == 2 {
-                            self.deliver(&buf[..len], fault, &mut rng).await;
-                        }
                         continue;
-                    }
-                    for _ in 0..copies {
-                        self.deliver(&buf[..len], fault, &mut rng).await;
+                    } else {
+                        self.deliver(&buf[..len], fault, Duration::ZERO, &mut rng)
+                            .await;
                     }
                     if let Some((data, _)) = held.take() {
-                        self.deliver(&data, fault, &mut rng).await;
+                        self.deliver(&data, fault, Duration::ZERO, &mut rng).await;
                     }
                 }
             }
@@ -130,13 +134,14 @@ impl UdpLink {
         match self.shared.rules.load().action(self.from, self.to) {
             LinkAction::Open => self.send_now(data).await,
             LinkAction::Cut => LinkCounters::bump(&self.counters().dropped),
-            LinkAction::Degraded(fault) => self.deliver(data, fault, rng).await,
+            LinkAction::Degraded(fault) => self.deliver(data, fault, Duration::ZERO, rng).await,
         }
     }
 
-    /// Sends now, or schedules a send after the fault's delay and jitter.
-    async fn deliver(&self, data: &[u8], fault: LinkFault, rng: &mut ChaCha8Rng) {
-        let mut delay = fault.delay;
+    /// Sends now, or schedules a send after the fault's delay and jitter
+    /// plus `extra` (a duplicate's lateness, a reordering hold).
+    async fn deliver(&self, data: &[u8], fault: LinkFault, extra: Duration, rng: &mut ChaCha8Rng) {
+        let mut delay = fault.delay + extra;
         if !fault.jitter.is_zero() {
             delay += fault.jitter.mul_f64(rng.gen::<f64>());
         }
@@ -174,5 +179,14 @@ impl UdpLink {
                 tracing::trace!(to = %self.dest, "udp send: {e}");
             }
         }
+    }
+}
+
+/// A uniform duration in `0..max` (zero when `max` is).
+fn random_upto(max: Duration, rng: &mut ChaCha8Rng) -> Duration {
+    if max.is_zero() {
+        Duration::ZERO
+    } else {
+        max.mul_f64(rng.gen::<f64>())
     }
 }

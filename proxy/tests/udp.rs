@@ -232,6 +232,70 @@ async fn reordering_releases_a_held_datagram_after_the_next_one() {
 }
 
 #[tokio::test]
+async fn late_duplicates_land_after_later_datagrams() {
+    let c = Cluster::new(2, 7).await;
+    let late = LinkFault {
+        duplicate: 1.0,
+        duplicate_delay: Duration::from_millis(150),
+        ..Default::default()
+    };
+    c.proxy
+        .apply(LinkRules::healed().with_fault("n1", "n2", late))
+        .await
+        .unwrap();
+    for i in 0u32..20 {
+        c.send("n1", "n2", &i.to_be_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let got = payloads(&c.drain("n2", Duration::from_millis(400)).await);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    let twice: Vec<u32> = (0..20).flat_map(|i| [i, i]).collect();
+    assert_eq!(sorted, twice, "every datagram exactly twice: {got:?}");
+    // A copy of i after the first arrival of some j > i: the copy is late.
+    let first = |x: u32| got.iter().position(|&y| y == x).unwrap();
+    let second = |x: u32| got.iter().rposition(|&y| y == x).unwrap();
+    let overtaken = (0..19u32).filter(|&i| second(i) > first(i + 1)).count();
+    assert!(
+        overtaken >= 5,
+        "copies should land after later datagrams: {got:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reorder_window_shuffles_datagrams_sent_within_it_and_loses_none() {
+    let c = Cluster::new(2, 8).await;
+    let window = Duration::from_millis(200);
+    let shuffle = LinkFault {
+        reorder: 1.0,
+        reorder_window: window,
+        ..Default::default()
+    };
+    c.proxy
+        .apply(LinkRules::healed().with_fault("n1", "n2", shuffle))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for i in 0u32..20 {
+        c.send("n1", "n2", &i.to_be_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let got = payloads(&c.drain("n2", Duration::from_millis(400)).await);
+    let mut sorted = got.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..20).collect::<Vec<u32>>(),
+        "none lost or doubled"
+    );
+    let inversions = got.windows(2).filter(|w| w[0] > w[1]).count();
+    assert!(inversions >= 5, "shuffled within the window: {got:?}");
+    // Everything was out within the window (plus the sends and a generous
+    // margin for a loaded machine), then the drain's quiet period.
+    assert!(start.elapsed() < window + Duration::from_millis(400) + Duration::from_secs(1));
+}
+
+#[tokio::test]
 async fn apply_changes_all_links_together_and_rejects_bad_rules_whole() {
     let c = Cluster::new(3, 7).await;
     let ids = ["n1", "n2", "n3"];

@@ -24,5 +24,5 @@ pub use preset::{parse_presets, presets_to_string, Preset, PresetError};
 pub use resolve::{
     flap_phases, resolve, ClusterView, Effect, LinkFault, NetState, ResolveError, ResolvedOp,
 };
-pub use schedule::{Schedule, ScheduledOp, Timing};
+pub use schedule::{FaultKnobs, Schedule, ScheduledOp, Timing, TimingError};
 pub use topology::{Link, LinkSet};

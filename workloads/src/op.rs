@@ -84,6 +84,16 @@ pub enum LinkScope {
     Random,
 }
 
+impl LinkScope {
+    /// "all links" or "random links", for schedule listings.
+    pub fn describe(self) -> &'static str {
+        match self {
+            LinkScope::All => "all links",
+            LinkScope::Random => "random links",
+        }
+    }
+}
+
 /// One nemesis operation, as generated (aimed) or hand-written (named).
 ///
 /// Each fault in a generated [`crate::Schedule`] is followed by its own undo
@@ -161,6 +171,47 @@ pub enum Op {
         #[serde(with = "crate::duration_serde")]
         jitter: Duration,
     },
+    /// Deliver some datagrams twice, the copy late: a reply counted twice, or
+    /// an old request answered again after the sender moved on, is the bug
+    /// this exposes. UDP only (a TCP stream never duplicates).
+    Duplicate {
+        /// Probability (0..=1) that a datagram is duplicated.
+        probability: f64,
+        /// The copy goes out after a uniform delay in `0..delay`, so it lands
+        /// after the original and sometimes after later messages.
+        #[serde(with = "crate::duration_serde")]
+        delay: Duration,
+        /// Which links.
+        #[serde(default)]
+        links: LinkScope,
+    },
+    /// Hold datagrams and release them out of order: each held datagram
+    /// waits a uniform time in `0..window`, so messages sent within one
+    /// window arrive shuffled. UDP only (a TCP stream keeps order).
+    Reorder {
+        /// Probability (0..=1) that a datagram is held.
+        probability: f64,
+        /// The longest hold (up to one election timeout).
+        #[serde(with = "crate::duration_serde")]
+        window: Duration,
+        /// Which links.
+        #[serde(default)]
+        links: LinkScope,
+    },
+    /// Delay messages on a set of links by more than an election timeout, so
+    /// that replies from an earlier term arrive after the candidate moved
+    /// on. On TCP the stream stalls and keeps its order.
+    DelaySpike {
+        /// Added delay (1–4 × the maximum election timeout when drawn).
+        #[serde(with = "crate::duration_serde")]
+        delay: Duration,
+        /// Added uniform random jitter (0..jitter).
+        #[serde(with = "crate::duration_serde")]
+        jitter: Duration,
+        /// Which links.
+        #[serde(default)]
+        links: LinkScope,
+    },
     /// Isolate a node and heal it again, quickly and repeatedly: the cut is on
     /// for `period`, off for `period`, `count` times, and ends healed.
     Flap {
@@ -198,6 +249,9 @@ impl Op {
             Op::OneWay { .. } => "one-way",
             Op::Lossy { .. } => "lossy",
             Op::Slow { .. } => "slow",
+            Op::Duplicate { .. } => "duplicate",
+            Op::Reorder { .. } => "reorder",
+            Op::DelaySpike { .. } => "delay-spike",
             Op::Flap { .. } => "flap",
             Op::Heal => "heal",
             Op::Resume => "resume",
@@ -212,6 +266,13 @@ impl Op {
         !matches!(self, Op::Heal | Op::Resume | Op::Restart | Op::Recover)
     }
 
+    /// True for faults that only a datagram transport can carry out: a TCP
+    /// stream never duplicates or reorders, so on TCP these change nothing
+    /// (and the schedule listing and the history say so).
+    pub fn is_datagram_only(&self) -> bool {
+        matches!(self, Op::Duplicate { .. } | Op::Reorder { .. })
+    }
+
     /// True for ops that change the network (and so produce a `net` record).
     pub fn is_network(&self) -> bool {
         matches!(
@@ -223,6 +284,9 @@ impl Op {
                 | Op::OneWay { .. }
                 | Op::Lossy { .. }
                 | Op::Slow { .. }
+                | Op::Duplicate { .. }
+                | Op::Reorder { .. }
+                | Op::DelaySpike { .. }
                 | Op::Flap { .. }
                 | Op::Heal
         )
@@ -306,15 +370,44 @@ impl fmt::Display for Op {
                 }
             },
             Op::Lossy { loss, links } => {
-                let scope = match links {
-                    LinkScope::All => "all links",
-                    LinkScope::Random => "random links",
-                };
-                write!(f, "lossy {:.0}% on {scope}", loss * 100.0)
+                write!(f, "lossy {:.0}% on {}", loss * 100.0, links.describe())
             }
             Op::Slow { delay, jitter } => {
                 write!(f, "slow links +{} ±{}", human(delay), human(jitter))
             }
+            Op::Duplicate {
+                probability,
+                delay,
+                links,
+            } => write!(
+                f,
+                "duplicate {:.0}% on {}, copies up to {} late",
+                probability * 100.0,
+                links.describe(),
+                human(delay)
+            ),
+            Op::Reorder {
+                probability,
+                window,
+                links,
+            } => write!(
+                f,
+                "reorder {:.0}% on {} within {}",
+                probability * 100.0,
+                links.describe(),
+                human(window)
+            ),
+            Op::DelaySpike {
+                delay,
+                jitter,
+                links,
+            } => write!(
+                f,
+                "delay spike +{} ±{} on {}",
+                human(delay),
+                human(jitter),
+                links.describe()
+            ),
             Op::Flap {
                 target,
                 period,

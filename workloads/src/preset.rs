@@ -33,8 +33,16 @@ pub enum Preset {
     Slow,
     /// A node's isolation toggled on and off quickly.
     Flapping,
-    /// Every family above.
+    /// Datagrams delivered twice, the copy late (UDP only).
+    Duplicate,
+    /// Datagrams held and released out of order (UDP only).
+    Reorder,
+    /// Delays longer than an election timeout on a random set of links.
+    DelaySpike,
+    /// Every family above, one fault at a time.
     Mixed,
+    /// Every family above, two or three faults overlapping at once.
+    Chaos,
     /// Reactive: SIGKILL a node right after it grants a vote and restart it
     /// at once (exposes votes that are not made durable).
     KillVoter,
@@ -46,7 +54,7 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset, in the order they are listed to users.
-    pub const ALL: [Preset; 15] = [
+    pub const ALL: [Preset; 19] = [
         Preset::None,
         Preset::Kill,
         Preset::Pause,
@@ -58,15 +66,19 @@ impl Preset {
         Preset::Lossy,
         Preset::Slow,
         Preset::Flapping,
+        Preset::Duplicate,
+        Preset::Reorder,
+        Preset::DelaySpike,
         Preset::Mixed,
+        Preset::Chaos,
         Preset::KillVoter,
         Preset::PauseNewLeader,
         Preset::CutNewLeader,
     ];
 
-    /// The fault families (presets other than `none` and `mixed`) every
-    /// preset stands for.
-    pub const FAMILIES: [Preset; 10] = [
+    /// The fault families (presets other than `none`, `mixed`, `chaos` and
+    /// the reactive ones) every preset stands for.
+    pub const FAMILIES: [Preset; 13] = [
         Preset::Kill,
         Preset::Pause,
         Preset::Partition,
@@ -77,6 +89,9 @@ impl Preset {
         Preset::Lossy,
         Preset::Slow,
         Preset::Flapping,
+        Preset::Duplicate,
+        Preset::Reorder,
+        Preset::DelaySpike,
     ];
 
     /// The name used on the command line and in the history header.
@@ -93,7 +108,11 @@ impl Preset {
             Preset::Lossy => "lossy",
             Preset::Slow => "slow",
             Preset::Flapping => "flapping",
+            Preset::Duplicate => "duplicate",
+            Preset::Reorder => "reorder",
+            Preset::DelaySpike => "delay-spike",
             Preset::Mixed => "mixed",
+            Preset::Chaos => "chaos",
             Preset::KillVoter => "kill-voter",
             Preset::PauseNewLeader => "pause-new-leader",
             Preset::CutNewLeader => "cut-new-leader",
@@ -114,7 +133,7 @@ impl Preset {
     pub fn families(self) -> &'static [Preset] {
         match self {
             Preset::None | Preset::KillVoter | Preset::PauseNewLeader | Preset::CutNewLeader => &[],
-            Preset::Mixed => &Preset::FAMILIES,
+            Preset::Mixed | Preset::Chaos => &Preset::FAMILIES,
             family => {
                 let index = Preset::FAMILIES
                     .iter()
@@ -123,6 +142,12 @@ impl Preset {
                 &Preset::FAMILIES[index..=index]
             }
         }
+    }
+
+    /// Families that only a datagram transport can carry out (a TCP stream
+    /// neither duplicates nor reorders).
+    pub fn is_datagram_only(self) -> bool {
+        matches!(self, Preset::Duplicate | Preset::Reorder)
     }
 
     /// Every valid name, comma-separated, for error messages and `--help`.

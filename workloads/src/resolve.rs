@@ -73,6 +73,10 @@ pub struct LinkFault {
     pub duplicate: f64,
     /// Probability a datagram is held back and reordered.
     pub reorder: f64,
+    /// A duplicate goes out after a uniform delay in `0..duplicate_delay`.
+    pub duplicate_delay: Duration,
+    /// A held datagram waits a uniform time in `0..reorder_window`.
+    pub reorder_window: Duration,
 }
 
 impl LinkFault {
@@ -86,6 +90,22 @@ impl LinkFault {
             jitter_ms: self.jitter.as_secs_f64() * 1e3,
             duplicate: self.duplicate,
             reorder: self.reorder,
+            duplicate_delay_ms: self.duplicate_delay.as_secs_f64() * 1e3,
+            reorder_window_ms: self.reorder_window.as_secs_f64() * 1e3,
+        }
+    }
+
+    /// Two faults on the same link at once (overlapping faults): each
+    /// setting is the worse of the two, so neither fault is weakened.
+    pub fn combine(&self, other: &LinkFault) -> LinkFault {
+        LinkFault {
+            loss: self.loss.max(other.loss),
+            delay: self.delay.max(other.delay),
+            jitter: self.jitter.max(other.jitter),
+            duplicate: self.duplicate.max(other.duplicate),
+            reorder: self.reorder.max(other.reorder),
+            duplicate_delay: self.duplicate_delay.max(other.duplicate_delay),
+            reorder_window: self.reorder_window.max(other.reorder_window),
         }
     }
 }
@@ -104,6 +124,24 @@ impl NetState {
     /// Everything delivers.
     pub fn healed() -> NetState {
         NetState::default()
+    }
+
+    /// The state in force while several faults overlap: every link any of
+    /// them cuts is cut, and a link degraded by several takes the worse of
+    /// each setting ([`LinkFault::combine`]).
+    pub fn compose<'a>(states: impl IntoIterator<Item = &'a NetState>) -> NetState {
+        let mut composed = NetState::healed();
+        for state in states {
+            composed.cut.extend(state.cut.iter().cloned());
+            for (link, fault) in &state.degraded {
+                composed
+                    .degraded
+                    .entry(link.clone())
+                    .and_modify(|existing| *existing = existing.combine(fault))
+                    .or_insert(*fault);
+            }
+        }
+        composed
     }
 
     /// True when no link is cut or degraded.
@@ -364,12 +402,7 @@ pub fn resolve<R: Rng + ?Sized>(
                 loss: loss.clamp(0.0, 1.0),
                 ..LinkFault::default()
             };
-            let degraded = degrade(*links, fault, view, rng);
-            resolved.nodes = nodes_touched(&degraded, view);
-            resolved.effect = Effect::Network(NetState {
-                cut: LinkSet::new(),
-                degraded,
-            });
+            degrade_links(&mut resolved, *links, fault, view, rng);
         }
         Op::Slow { delay, jitter } => {
             let fault = LinkFault {
@@ -377,12 +410,43 @@ pub fn resolve<R: Rng + ?Sized>(
                 jitter: *jitter,
                 ..LinkFault::default()
             };
-            let degraded = degrade(LinkScope::All, fault, view, rng);
-            resolved.nodes = nodes_touched(&degraded, view);
-            resolved.effect = Effect::Network(NetState {
-                cut: LinkSet::new(),
-                degraded,
-            });
+            degrade_links(&mut resolved, LinkScope::All, fault, view, rng);
+        }
+        Op::Duplicate {
+            probability,
+            delay,
+            links,
+        } => {
+            let fault = LinkFault {
+                duplicate: probability.clamp(0.0, 1.0),
+                duplicate_delay: *delay,
+                ..LinkFault::default()
+            };
+            degrade_links(&mut resolved, *links, fault, view, rng);
+        }
+        Op::Reorder {
+            probability,
+            window,
+            links,
+        } => {
+            let fault = LinkFault {
+                reorder: probability.clamp(0.0, 1.0),
+                reorder_window: *window,
+                ..LinkFault::default()
+            };
+            degrade_links(&mut resolved, *links, fault, view, rng);
+        }
+        Op::DelaySpike {
+            delay,
+            jitter,
+            links,
+        } => {
+            let fault = LinkFault {
+                delay: *delay,
+                jitter: *jitter,
+                ..LinkFault::default()
+            };
+            degrade_links(&mut resolved, *links, fault, view, rng);
         }
         Op::Heal => resolved.effect = Effect::Network(NetState::healed()),
         Op::Resume => {
@@ -515,6 +579,22 @@ fn partition_sides<R: Rng + ?Sized>(
     majority.sort_by_key(index);
     minority.sort_by_key(index);
     (majority, minority)
+}
+
+/// Make `resolved` degrade the links of `scope` with `fault`.
+fn degrade_links<R: Rng + ?Sized>(
+    resolved: &mut ResolvedOp,
+    scope: LinkScope,
+    fault: LinkFault,
+    view: &ClusterView,
+    rng: &mut R,
+) {
+    let degraded = degrade(scope, fault, view, rng);
+    resolved.nodes = nodes_touched(&degraded, view);
+    resolved.effect = Effect::Network(NetState {
+        cut: LinkSet::new(),
+        degraded,
+    });
 }
 
 /// Degrade every directed link (nodes and infrastructure), or a random

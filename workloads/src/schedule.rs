@@ -27,7 +27,7 @@ pub const MIN_SETTLE_TIMEOUTS: u32 = 2;
 
 /// The target's timing, from which fault intervals and durations scale, so
 /// that a target electing in 20 ms is stressed as hard as one taking 2 s.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Timing {
     /// Expected election timeout range `(min, max)`.
     #[serde(with = "duration_serde::pair")]
@@ -46,6 +46,114 @@ pub struct Timing {
     /// [`MIN_SETTLE_TIMEOUTS`] maximum election timeouts).
     #[serde(with = "duration_serde")]
     pub settle: Duration,
+    /// The fault settings a user fixed on the command line.
+    #[serde(default, flatten)]
+    pub knobs: FaultKnobs,
+}
+
+/// Settings of the faults themselves that a user may fix (`--concurrency`,
+/// `--duplicate-probability`, `--spike-delay`, `--spike-jitter`); the
+/// defaults draw them from the seed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FaultKnobs {
+    /// How many faults may be active at once. 1 (the default) is one fault
+    /// at a time, each undone and settled before the next; more lets faults
+    /// overlap in bursts (a kill during a partition), each with its own undo.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub concurrency: u32,
+    /// A fixed duplication probability instead of one drawn in 0.2–0.6.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplicate_probability: Option<f64>,
+    /// A fixed delay-spike delay instead of one drawn in 1–3.5 × the maximum
+    /// election timeout.
+    #[serde(
+        default,
+        with = "duration_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spike_delay: Option<Duration>,
+    /// A fixed delay-spike jitter instead of one drawn in 0.1–0.5 × the
+    /// maximum election timeout.
+    #[serde(
+        default,
+        with = "duration_serde::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub spike_jitter: Option<Duration>,
+}
+
+impl FaultKnobs {
+    /// Check the settings a user can give (`--concurrency`,
+    /// `--duplicate-probability`, `--spike-delay`/`--spike-jitter`) before
+    /// anything starts.
+    pub fn validate(&self) -> Result<(), TimingError> {
+        if self.concurrency == 0 {
+            return Err(TimingError::NoConcurrency);
+        }
+        if let Some(p) = self.duplicate_probability {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(TimingError::Probability(p));
+            }
+        }
+        let (delay, jitter) = (self.spike_delay, self.spike_jitter);
+        if let (Some(delay), Some(jitter)) = (delay, jitter) {
+            if delay < jitter {
+                let human = |d: Duration| humantime::format_duration(d).to_string();
+                return Err(TimingError::SpikeShorterThanJitter {
+                    delay: human(delay),
+                    jitter: human(jitter),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Default for FaultKnobs {
+    fn default() -> Self {
+        FaultKnobs {
+            concurrency: 1,
+            duplicate_probability: None,
+            spike_delay: None,
+            spike_jitter: None,
+        }
+    }
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
+}
+
+/// A fault setting that cannot make a schedule; the message names the
+/// command-line option and what would work.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TimingError {
+    /// `--concurrency 0`.
+    #[error(
+        "--concurrency 0 would run no fault at all: use 1 for one fault at a time (the default) \
+         or 2–3 to overlap faults (or --nemesis none for a baseline)"
+    )]
+    NoConcurrency,
+    /// A probability outside 0..=1.
+    #[error(
+        "--duplicate-probability {0} is not a probability: give a number from 0 to 1 (e.g. 0.3)"
+    )]
+    Probability(f64),
+    /// A delay spike whose jitter exceeds its delay.
+    #[error(
+        "--spike-delay {delay} is shorter than --spike-jitter {jitter}: a spike is its delay plus \
+         up to its jitter, so give a delay at least as long (e.g. --spike-delay {jitter})"
+    )]
+    SpikeShorterThanJitter {
+        /// The delay given.
+        delay: String,
+        /// The jitter given.
+        jitter: String,
+    },
 }
 
 impl Timing {
@@ -58,6 +166,7 @@ impl Timing {
             nemesis_interval: None,
             fault_duration: None,
             settle: max * 3,
+            knobs: FaultKnobs::default(),
         }
     }
 
@@ -85,6 +194,12 @@ pub struct ScheduledOp {
     pub at: Duration,
     /// What to apply (resolve it first with [`crate::resolve`]).
     pub op: Op,
+    /// In a schedule whose faults overlap, the number of the fault this
+    /// entry starts or undoes, so an undo undoes only its own fault (a heal
+    /// of a partition leaves a concurrent isolation in force). `None` in a
+    /// one-at-a-time schedule, where an undo undoes everything.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<u32>,
 }
 
 /// The fault phase of one run: faults one at a time, each followed by its
@@ -163,35 +278,87 @@ impl Schedule {
         // run long enough for N faults of N families injects every one, and
         // a short run still gets a seeded, varied mix.
         let mut deck: Vec<Preset> = Vec::new();
-        loop {
+        let mut deal = |rng: &mut ChaCha8Rng| {
             if deck.is_empty() {
                 deck = families.clone();
-                random::shuffle(&mut rng, &mut deck);
+                random::shuffle(rng, &mut deck);
             }
-            let family = deck.pop().expect("refilled above");
-            // Unrounded, so that derived counts (flap cycles) scale exactly.
-            let raw_duration = match timing.fault_duration {
-                Some(fixed) => fixed,
-                None => max_timeout.mul_f64(random::between(
-                    &mut rng,
-                    DURATION_TIMEOUTS.0,
-                    DURATION_TIMEOUTS.1,
-                )),
-            };
-            let op = fault_op(family, raw_duration, timing, &mut rng);
-            let undo_at = at + op.planned_duration().unwrap_or(round_ms(raw_duration));
-            if undo_at + settle > time_limit {
-                break;
+            deck.pop().expect("refilled above")
+        };
+        // Unrounded, so that derived counts (flap cycles) scale exactly.
+        let draw_duration = |rng: &mut ChaCha8Rng| match timing.fault_duration {
+            Some(fixed) => fixed,
+            None => max_timeout.mul_f64(random::between(
+                rng,
+                DURATION_TIMEOUTS.0,
+                DURATION_TIMEOUTS.1,
+            )),
+        };
+        let overlap = max_overlap(presets, timing);
+        if overlap <= 1 {
+            loop {
+                let family = deal(&mut rng);
+                let raw_duration = draw_duration(&mut rng);
+                let op = fault_op(family, raw_duration, timing, &mut rng);
+                let undo_at = at + op.planned_duration().unwrap_or(round_ms(raw_duration));
+                if undo_at + settle > time_limit {
+                    break;
+                }
+                let undo = op.undo().unwrap_or(Op::Heal);
+                schedule.push(at, op, None);
+                schedule.push(undo_at, undo, None);
+                at = (at + draw_interval(&mut rng)).max(undo_at + settle);
             }
-            let undo = op.undo().unwrap_or(Op::Heal);
-            schedule.entries.push(ScheduledOp { at, op });
-            schedule.entries.push(ScheduledOp {
-                at: undo_at,
-                op: undo,
-            });
-            at = (at + draw_interval(&mut rng)).max(undo_at + settle);
+            return schedule;
         }
+        // Overlapping faults come in bursts of 2..=overlap: each fault of a
+        // burst starts while the one before it is still in force, so at most
+        // `overlap` are active at once; the burst ends when all are undone,
+        // and the cluster settles before the next burst.
+        let mut fault_number = 0u32;
+        'bursts: loop {
+            let size = 2 + random::index(&mut rng, overlap as usize - 1) as u32;
+            let (burst_start, mut start, mut last_undo) = (at, at, at);
+            for _ in 0..size {
+                let family = deal(&mut rng);
+                let raw_duration = draw_duration(&mut rng);
+                let op = fault_op(family, raw_duration, timing, &mut rng);
+                let undo_at = start + op.planned_duration().unwrap_or(round_ms(raw_duration));
+                if undo_at + settle > time_limit {
+                    break 'bursts;
+                }
+                fault_number += 1;
+                let undo = op.undo().unwrap_or(Op::Heal);
+                schedule.push(start, op, Some(fault_number));
+                schedule.push(undo_at, undo, Some(fault_number));
+                last_undo = last_undo.max(undo_at);
+                let into = (undo_at - start).mul_f64(random::between(&mut rng, 0.1, 0.7));
+                start = round_ms(start + into).max(start + Duration::from_millis(1));
+            }
+            at = (burst_start + draw_interval(&mut rng)).max(last_undo + settle);
+        }
+        // Stable: a fault and an undo due at the same moment keep their order.
+        schedule.entries.sort_by_key(|entry| entry.at);
         schedule
+    }
+
+    fn push(&mut self, at: Duration, op: Op, fault: Option<u32>) {
+        self.entries.push(ScheduledOp { at, op, fault });
+    }
+
+    /// The most faults this schedule has in force at any moment.
+    pub fn max_active(&self) -> usize {
+        let mut active = 0usize;
+        let mut most = 0;
+        for entry in &self.entries {
+            if entry.op.is_fault() {
+                active += 1;
+                most = most.max(active);
+            } else {
+                active = active.saturating_sub(1);
+            }
+        }
+        most
     }
 
     /// The entries that break something (not their undos).
@@ -206,9 +373,21 @@ impl Schedule {
     }
 }
 
+/// How many faults may overlap: `--concurrency`, or 3 for `chaos` (whose
+/// bursts are two or three faults).
+fn max_overlap(presets: &[Preset], timing: &Timing) -> u32 {
+    if timing.knobs.concurrency > 1 {
+        timing.knobs.concurrency
+    } else if presets.contains(&Preset::Chaos) {
+        3
+    } else {
+        1
+    }
+}
+
 /// Draw one fault of `family` lasting about `duration` (unrounded).
 fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCha8Rng) -> Op {
-    let (min_timeout, _) = timing.timeouts();
+    let (min_timeout, max_timeout) = timing.timeouts();
     let coin = |rng: &mut ChaCha8Rng| random::index(rng, 2) == 0;
     let node_aim = |rng: &mut ChaCha8Rng| {
         if random::index(rng, 2) == 0 {
@@ -296,21 +475,78 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
                 count,
             }
         }
-        // Not families; `families()` never yields them.
+        Preset::Duplicate => {
+            let probability = match timing.knobs.duplicate_probability {
+                Some(fixed) => fixed,
+                None => (random::between(rng, 0.2, 0.6) * 100.0).round() / 100.0,
+            };
+            // The copy lands 0–2 heartbeats late: after the original, and
+            // often after the messages sent next.
+            let heartbeat = timing.heartbeat.unwrap_or(min_timeout / 3);
+            let links = if coin(rng) {
+                LinkScope::All
+            } else {
+                LinkScope::Random
+            };
+            Op::Duplicate {
+                probability,
+                delay: round_ms(heartbeat * 2),
+                links,
+            }
+        }
+        Preset::Reorder => {
+            let probability = (random::between(rng, 0.3, 0.8) * 100.0).round() / 100.0;
+            let window = round_ms(max_timeout.mul_f64(random::between(rng, 0.25, 1.0)));
+            let links = if coin(rng) {
+                LinkScope::All
+            } else {
+                LinkScope::Random
+            };
+            Op::Reorder {
+                probability,
+                window,
+                links,
+            }
+        }
+        Preset::DelaySpike => {
+            // Longer than an election timeout: a reply from an earlier term
+            // arrives after its candidate moved on to the next.
+            let delay = timing
+                .knobs
+                .spike_delay
+                .unwrap_or_else(|| round_ms(max_timeout.mul_f64(random::between(rng, 1.0, 3.5))));
+            let jitter = timing
+                .knobs
+                .spike_jitter
+                .unwrap_or_else(|| round_ms(max_timeout.mul_f64(random::between(rng, 0.1, 0.5))));
+            Op::DelaySpike {
+                delay,
+                jitter: jitter.min(delay),
+                links: LinkScope::Random,
+            }
+        }
         // Never dealt: `families()` of these is empty or expands to real families.
         Preset::None
         | Preset::Mixed
+        | Preset::Chaos
         | Preset::KillVoter
         | Preset::PauseNewLeader
         | Preset::CutNewLeader => Op::Heal,
     }
 }
 
-/// One line per op: `  12.345s  kill leader (restart after 3s)`.
+/// One line per op: `  12.345s  kill leader (restart after 3s)`; in a
+/// schedule whose faults overlap, each line names its fault
+/// (`#3 kill leader`, `#3 undo: restart killed nodes`).
 impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for entry in &self.entries {
-            writeln!(f, "{:>10.3}s  {}", entry.at.as_secs_f64(), entry.op)?;
+            write!(f, "{:>10.3}s  ", entry.at.as_secs_f64())?;
+            match entry.fault {
+                Some(k) if entry.op.is_fault() => writeln!(f, "#{k} {}", entry.op)?,
+                Some(k) => writeln!(f, "#{k} undo: {}", entry.op)?,
+                None => writeln!(f, "{}", entry.op)?,
+            }
         }
         Ok(())
     }

@@ -121,6 +121,9 @@ fn mixed_draws_from_every_kind() {
 /// Walk a schedule checking order, limits, one fault at a time, each undone
 /// by its own undo, settle periods, and a clean state at the end.
 fn assert_well_formed(schedule: &Schedule, timing: &Timing) {
+    if schedule.entries.iter().any(|e| e.fault.is_some()) {
+        return assert_overlapping_well_formed(schedule, timing, 3);
+    }
     let settle = timing.effective_settle();
     let mut previous_at = Duration::ZERO;
     let mut open: Option<(Duration, Op)> = None;
@@ -164,6 +167,209 @@ fn assert_well_formed(schedule: &Schedule, timing: &Timing) {
             "no settle before the end"
         );
     }
+}
+
+/// Walk a schedule whose faults overlap: in order and within the limit,
+/// every numbered fault undone once by its own undo after its planned
+/// length, never more than `most` in force, and a settle period after each
+/// moment the last active fault is undone.
+fn assert_overlapping_well_formed(schedule: &Schedule, timing: &Timing, most: usize) {
+    let settle = timing.effective_settle();
+    let mut open: std::collections::BTreeMap<u32, (Duration, Op)> = Default::default();
+    let mut all_clear_since: Option<Duration> = None;
+    let mut previous_at = Duration::ZERO;
+    let mut seen = std::collections::BTreeSet::new();
+    for entry in &schedule.entries {
+        assert!(entry.at >= previous_at, "out of order:\n{schedule}");
+        assert!(
+            entry.at <= schedule.time_limit,
+            "past the limit:\n{schedule}"
+        );
+        previous_at = entry.at;
+        let k = entry
+            .fault
+            .expect("every entry of an overlapping schedule is numbered");
+        if entry.op.is_fault() {
+            assert!(seen.insert(k), "fault #{k} twice:\n{schedule}");
+            if open.is_empty() {
+                match all_clear_since {
+                    Some(t) => assert!(entry.at >= t + settle, "no settle period:\n{schedule}"),
+                    None => assert!(entry.at >= settle, "first fault before the cluster settled"),
+                }
+            }
+            open.insert(k, (entry.at, entry.op.clone()));
+            assert!(open.len() <= most, "more than {most} at once:\n{schedule}");
+        } else {
+            let (at, fault) = open
+                .remove(&k)
+                .unwrap_or_else(|| panic!("undo of #{k} without its fault:\n{schedule}"));
+            assert_eq!(Some(entry.op.clone()), fault.undo(), "#{k}:\n{schedule}");
+            if let Some(planned) = fault.planned_duration() {
+                assert_eq!(entry.at - at, planned, "#{k} {fault}");
+            }
+            assert!(entry.at > at);
+            if open.is_empty() {
+                all_clear_since = Some(entry.at);
+            }
+        }
+    }
+    assert!(open.is_empty(), "a fault is never undone:\n{schedule}");
+}
+
+#[test]
+fn chaos_overlaps_two_or_three_faults_each_undone_on_its_own() {
+    let timing = raft_timing();
+    let mut overlapped = 0;
+    for seed in 0..50 {
+        let schedule = Schedule::generate(seed, &[Preset::Chaos], &timing, Duration::from_secs(60));
+        assert_overlapping_well_formed(&schedule, &timing, 3);
+        let most = schedule.max_active();
+        assert!(most <= 3, "seed {seed}: {most} at once:\n{schedule}");
+        overlapped += usize::from(most >= 2);
+        // Chaos deals every family, as mixed does.
+        let kinds: std::collections::BTreeSet<&str> =
+            schedule.faults().map(|f| f.op.kind()).collect();
+        assert!(kinds.len() >= 10, "seed {seed}: only {kinds:?}");
+    }
+    assert_eq!(overlapped, 50, "every 60 s chaos run overlaps faults");
+}
+
+#[test]
+fn concurrency_lets_up_to_n_faults_overlap_and_one_keeps_them_apart() {
+    for n in [2u32, 4] {
+        let timing = Timing {
+            knobs: workloads::FaultKnobs {
+                concurrency: n,
+                ..Default::default()
+            },
+            ..raft_timing()
+        };
+        let mut most_seen = 0;
+        for seed in 0..30 {
+            let s = Schedule::generate(
+                seed,
+                &[Preset::Kill, Preset::Partition],
+                &timing,
+                Duration::from_secs(60),
+            );
+            assert_overlapping_well_formed(&s, &timing, n as usize);
+            most_seen = most_seen.max(s.max_active());
+        }
+        assert_eq!(
+            most_seen, n as usize,
+            "--concurrency {n} reaches {n} at once"
+        );
+    }
+    let one = Schedule::generate(
+        3,
+        &[Preset::Chaos, Preset::Kill],
+        &raft_timing(),
+        Duration::from_secs(60),
+    );
+    assert!(one.max_active() >= 2, "chaos overlaps by itself");
+    let mixed = Schedule::generate(3, &[Preset::Mixed], &raft_timing(), Duration::from_secs(60));
+    assert_eq!(mixed.max_active(), 1);
+    assert!(mixed.entries.iter().all(|e| e.fault.is_none()));
+}
+
+#[test]
+fn message_faults_draw_within_their_documented_ranges() {
+    let timing = Timing {
+        heartbeat: Some(ms(50)),
+        ..raft_timing()
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..40 {
+        let presets = [Preset::Duplicate, Preset::Reorder, Preset::DelaySpike];
+        for entry in Schedule::generate(seed, &presets, &timing, Duration::from_secs(60)).faults() {
+            kinds.insert(entry.op.kind());
+            match &entry.op {
+                Op::Duplicate {
+                    probability, delay, ..
+                } => {
+                    assert!((0.2..=0.6).contains(probability), "{probability}");
+                    assert_eq!(*delay, ms(100), "two heartbeats");
+                }
+                Op::Reorder {
+                    probability,
+                    window,
+                    ..
+                } => {
+                    assert!((0.3..=0.8).contains(probability));
+                    assert!(*window >= ms(75) && *window <= ms(300), "{window:?}");
+                }
+                Op::DelaySpike {
+                    delay,
+                    jitter,
+                    links,
+                } => {
+                    assert_eq!(*links, workloads::LinkScope::Random);
+                    assert!(*delay >= ms(300), "longer than an election timeout");
+                    assert!(*delay + *jitter <= ms(1200), "at most 4 × the maximum");
+                    assert!(jitter <= delay);
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(kinds.len(), 3);
+}
+
+#[test]
+fn fixed_fault_settings_are_used_and_bad_ones_name_their_option() {
+    let knobs = workloads::FaultKnobs {
+        duplicate_probability: Some(0.9),
+        spike_delay: Some(ms(2000)),
+        spike_jitter: Some(ms(100)),
+        ..Default::default()
+    };
+    knobs.validate().unwrap();
+    let timing = Timing {
+        knobs,
+        ..raft_timing()
+    };
+    let s = Schedule::generate(
+        5,
+        &[Preset::Duplicate, Preset::DelaySpike],
+        &timing,
+        Duration::from_secs(60),
+    );
+    assert!(s.faults().count() >= 4);
+    for f in s.faults() {
+        match &f.op {
+            Op::Duplicate { probability, .. } => assert_eq!(*probability, 0.9),
+            Op::DelaySpike { delay, jitter, .. } => {
+                assert_eq!((*delay, *jitter), (ms(2000), ms(100)))
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let bad = |knobs: workloads::FaultKnobs| knobs.validate().unwrap_err().to_string();
+    let zero = bad(workloads::FaultKnobs {
+        concurrency: 0,
+        ..Default::default()
+    });
+    assert!(
+        zero.contains("--concurrency 0") && zero.contains("use 1"),
+        "{zero}"
+    );
+    let p = bad(workloads::FaultKnobs {
+        duplicate_probability: Some(1.5),
+        ..Default::default()
+    });
+    assert!(
+        p.contains("--duplicate-probability 1.5") && p.contains("from 0 to 1"),
+        "{p}"
+    );
+    let spike = bad(workloads::FaultKnobs {
+        spike_delay: Some(ms(100)),
+        spike_jitter: Some(ms(200)),
+        ..Default::default()
+    });
+    assert!(
+        spike.contains("--spike-delay 100ms is shorter than --spike-jitter 200ms"),
+        "{spike}"
+    );
 }
 
 #[test]
@@ -390,22 +596,22 @@ fn seed_42_mixed_is_pinned() {
         Duration::from_secs(30),
     );
     let expected = "
-    2.816s  pause leader for 2s 633ms
-    5.449s  resume paused nodes
-    6.349s  slow links +44ms ±19ms
-    9.143s  heal
-    10.279s  one-way: random sends but cannot receive
-    11.555s  heal
-    13.095s  partition majority/minority
-    14.560s  heal
-    15.820s  bridge via random
-    17.393s  heal
-    18.385s  flap isolation of leader every 126ms ×3
-    19.141s  heal
-    21.922s  majorities ring
-    24.285s  heal
-    25.399s  kill leader (restart after 2s 713ms)
-    28.112s  restart killed nodes
+    2.816s  delay spike +971ms ±67ms on random links
+    5.337s  heal
+    7.300s  flap isolation of leader every 142ms ×3
+    8.152s  heal
+    9.860s  slow links +25ms ±12ms
+    11.085s  heal
+    12.425s  one-way: leader receives but cannot send
+    13.406s  heal
+    16.288s  pause minority for 1s 977ms
+    18.265s  resume paused nodes
+    19.165s  partition majority/minority
+    20.491s  heal
+    23.172s  duplicate 37% on all links, copies up to 100ms late
+    25.534s  heal
+    26.480s  bridge via random
+    27.442s  heal
 ";
     let text = schedule.to_string();
     let actual: Vec<&str> = text.lines().map(str::trim).collect();
