@@ -22,6 +22,7 @@ use crate::quorum_leader::{self, QuorumLeaderTally};
 use crate::reader::ReadError;
 use crate::stale_leader::{self, Contact, StaleLeaderTally};
 use crate::verdict::{CheckResult, Election, Evidence, Report, Verdict};
+use crate::vote_quorum::VoteQuorumTally;
 
 /// Names of every checker, in report order (contract 4).
 pub const CHECKER_NAMES: [&str; CHECKER_COUNT] = [
@@ -35,17 +36,19 @@ pub const CHECKER_NAMES: [&str; CHECKER_COUNT] = [
     "vote-once",
     "vote-up-to-date",
     "quorum-leader",
+    "vote-quorum",
     "crashes",
 ];
 
 /// Checkers that judge safety (a violation is a bug, whatever the faults).
-pub const SAFETY_CHECKERS: [&str; 6] = [
+pub const SAFETY_CHECKERS: [&str; 7] = [
     "term-uniqueness",
     "term-monotonic",
     "leader-agreement",
     "vote-once",
     "vote-up-to-date",
     "quorum-leader",
+    "vote-quorum",
 ];
 
 const TERM_UNIQUENESS: usize = 0;
@@ -58,9 +61,10 @@ const STALE_LEADER: usize = 6;
 const VOTE_ONCE: usize = 7;
 const VOTE_UP_TO_DATE: usize = 8;
 const QUORUM_LEADER: usize = 9;
-const CRASHES: usize = 10;
+const VOTE_QUORUM: usize = 10;
+const CRASHES: usize = 11;
 /// Number of checkers.
-const CHECKER_COUNT: usize = 11;
+const CHECKER_COUNT: usize = 12;
 
 /// Evidence kept per checker: enough to act on, bounded so memory is too.
 const MAX_EVIDENCE: usize = 20;
@@ -222,24 +226,26 @@ struct TermLeader {
 }
 
 /// A maximal leaderless stretch in progress.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Stretch {
     opened_at: Nanos,
     /// Healthy-quorum time inside the stretch so far.
     quorum_ns: u64,
-    /// Index into `fault_kinds` of the fault blamed, and its seq.
-    cause: usize,
-    cause_seq: u64,
+    /// The faults blamed: `(index into fault_kinds, seq)`, the latest first.
+    causes: Causes,
 }
 
+/// The faults a stretch is blamed on: every numbered fault in force when it
+/// opened, else the last `nemesis` op (never empty).
+type Causes = Vec<(usize, u64)>;
+
 /// A closed election gap.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct ElectionGap {
     opened_at: Nanos,
     closed_at: Nanos,
     length_ns: u64,
-    cause: usize,
-    cause_seq: u64,
+    causes: Causes,
     leader_seq: u64,
 }
 
@@ -357,6 +363,9 @@ struct Run {
     // Faults.
     fault_kinds: Vec<String>,
     last_fault: (usize, u64),
+    /// Faults of an overlapping schedule in force: `(detail.fault, kind, seq)`
+    /// in the order they began; each undo removes its own.
+    active_faults: Vec<(u64, usize, u64)>,
     pending_kills: NodeSet,
     stop: Option<StopSnapshot>,
     // term-uniqueness
@@ -410,6 +419,8 @@ struct Run {
     stale: Option<StaleLeaderTally>,
     // quorum-leader (`None` when not selected or not applicable)
     quorum_leader: Option<QuorumLeaderTally>,
+    // vote-quorum (`None` when not selected)
+    vote_quorum: Option<VoteQuorumTally>,
 }
 
 /// The streaming checker: [`push`](Checker::push) every record in order,
@@ -470,20 +481,7 @@ impl Checker {
             Some(run) => run.apply(seq, t, ev),
             None => match ev {
                 Ev::Run(h) => {
-                    let liveness_on = self.enabled[ELECTION_GAP]
-                        || self.enabled[STABILITY]
-                        || self.enabled[LEASE_OVERLAP];
-                    let stale_leader_on = self.enabled[STALE_LEADER];
-                    let quorum_leader_on = self.enabled[QUORUM_LEADER];
-                    self.run = Some(Box::new(Run::new(
-                        h,
-                        &self.opts,
-                        liveness_on,
-                        stale_leader_on,
-                        quorum_leader_on,
-                        seq,
-                        t,
-                    )));
+                    self.run = Some(Box::new(Run::new(h, &self.opts, &self.enabled, seq, t)));
                 }
                 _ => self.no_header = true,
             },
@@ -543,6 +541,11 @@ fn is_stop_op(op: &str) -> bool {
     matches!(op, "stop" | "shutdown" | "teardown" | "final-stop")
 }
 
+/// The ops that end a numbered fault (its undo carries the same number).
+fn is_undo_op(op: &str) -> bool {
+    matches!(op, "heal" | "resume" | "restart")
+}
+
 fn is_kill_op(op: &str) -> bool {
     op.contains("kill") || op.contains("crash")
 }
@@ -551,18 +554,21 @@ impl Run {
     fn new(
         h: &RunHeader,
         opts: &CheckOptions,
-        liveness_on: bool,
-        stale_leader_on: bool,
-        quorum_leader_on: bool,
+        enabled: &[bool; CHECKER_COUNT],
         seq: u64,
         t: Nanos,
     ) -> Self {
+        let liveness_on = enabled[ELECTION_GAP] || enabled[STABILITY] || enabled[LEASE_OVERLAP];
+        let stale_leader_on = enabled[STALE_LEADER];
+        let quorum_leader_on = enabled[QUORUM_LEADER];
         let model = HistoryModel::new(h);
         let stale = stale_leader_on.then(|| {
             StaleLeaderTally::new(model.n, stale_leader::bound_ns(h, opts.stale_leader_bound))
         });
         let quorum_leader = (quorum_leader_on && h.liveness == Liveness::PeerQuorum)
             .then(|| QuorumLeaderTally::new(model.n, model.quorum(), quorum_leader::slack_ns(h)));
+        let vote_quorum = enabled[VOTE_QUORUM]
+            .then(|| VoteQuorumTally::new(model.n, model.quorum(), quorum_leader::slack_ns(h)));
         let names = model.names.clone();
         let views = vec![NodeView::default(); names.len()];
         let gap_bound_ns = match opts.gap_bound {
@@ -589,6 +595,7 @@ impl Run {
             had_network_fault: false,
             fault_kinds: vec!["start".to_string()],
             last_fault: (0, seq),
+            active_faults: Vec::new(),
             pending_kills: 0,
             stop: None,
             term_claims: HashMap::new(),
@@ -619,8 +626,7 @@ impl Run {
             stretch: Some(Stretch {
                 opened_at: t,
                 quorum_ns: 0,
-                cause: 0,
-                cause_seq: seq,
+                causes: vec![(0, seq)],
             }),
             gaps: vec![],
             gaps_over_bound: 0,
@@ -636,6 +642,7 @@ impl Run {
             tenures: vec![],
             stale,
             quorum_leader,
+            vote_quorum,
         }
     }
 
@@ -769,6 +776,19 @@ impl Run {
             }
         };
         self.last_fault = (kind, seq);
+        let number = n
+            .detail
+            .as_ref()
+            .and_then(|d| d.get("fault"))
+            .and_then(|f| f.as_u64());
+        if n.op == "recover" {
+            self.active_faults.clear();
+        } else if let Some(k) = number {
+            self.active_faults.retain(|(f, _, _)| *f != k);
+            if !is_undo_op(&n.op) {
+                self.active_faults.push((k, kind, seq));
+            }
+        }
         if is_stop_op(&n.op) {
             if self.stop.is_none() {
                 self.stop = Some(self.snapshot(t));
@@ -789,7 +809,7 @@ impl Run {
     fn snapshot(&self, t: Nanos) -> StopSnapshot {
         StopSnapshot {
             t,
-            stretch: self.stretch,
+            stretch: self.stretch.clone(),
             gaps: self.gaps.len(),
             gaps_over_bound: self.gaps_over_bound,
         }
@@ -947,6 +967,12 @@ impl Run {
             if let Some(mut q) = self.quorum_leader.take() {
                 q.on_state(i, role, term, t, seq, &|j| self.node_name(j));
                 self.quorum_leader = Some(q);
+            }
+            if let Some(mut v) = self.vote_quorum.take() {
+                v.on_state(i, role == Role::Leader, term, t, seq, &|j| {
+                    self.node_name(j)
+                });
+                self.vote_quorum = Some(v);
             }
         }
         let inc = life.incarnation;
@@ -1229,6 +1255,10 @@ impl Run {
         let Some(c) = self.intern(candidate) else {
             return;
         };
+        if let Some(mut v) = self.vote_quorum.take() {
+            v.on_vote(i, c, term, t, seq, &|j| self.node_name(j));
+            self.vote_quorum = Some(v);
+        }
         match self.views[i].votes.get(&term).copied() {
             Some((c0, s0, t0)) if c0 as usize != c => {
                 self.vo_double += 1;
@@ -1383,15 +1413,14 @@ impl Run {
         }
         self.leader_now = leader.map(|(i, _)| i);
         // Gaps.
-        match (leader, self.stretch) {
+        match (leader, self.stretch.take()) {
             (Some(_), Some(s)) => {
                 if s.quorum_ns > 0 {
                     self.gaps.push(ElectionGap {
                         opened_at: s.opened_at,
                         closed_at: t,
                         length_ns: s.quorum_ns,
-                        cause: s.cause,
-                        cause_seq: s.cause_seq,
+                        causes: s.causes,
                         leader_seq: leader
                             .and_then(|(i, _)| self.views[i].belief)
                             .map_or(seq, |c| c.seq),
@@ -1403,14 +1432,23 @@ impl Run {
                 self.stretch = None;
             }
             (None, None) => {
+                let causes: Causes = if self.active_faults.is_empty() {
+                    vec![self.last_fault]
+                } else {
+                    self.active_faults
+                        .iter()
+                        .rev()
+                        .map(|&(_, kind, seq)| (kind, seq))
+                        .collect()
+                };
                 self.stretch = Some(Stretch {
                     opened_at: t,
                     quorum_ns: 0,
-                    cause: self.last_fault.0,
-                    cause_seq: self.last_fault.1,
+                    causes,
                 })
             }
-            _ => {}
+            (None, open) => self.stretch = open,
+            (Some(_), None) => {}
         }
         // Stability.
         if let Some((e, term)) = leader {
@@ -1515,6 +1553,7 @@ impl Run {
                     Some(q) => q.result(),
                     None => quorum_leader::not_applicable(),
                 },
+                VOTE_QUORUM => self.result_vote_quorum(),
                 CRASHES => self.result_crashes(),
                 _ => unreachable!(),
             };
@@ -1724,6 +1763,19 @@ impl Run {
             evidence: vec![note(message)],
             details: json!({"applicable": false, "votes": 0, "votes_expected": expected}),
         })
+    }
+
+    fn result_vote_quorum(&mut self) -> CheckResult {
+        if let Some(r) = self.no_votes("vote-quorum") {
+            return r;
+        }
+        let mut tally = self
+            .vote_quorum
+            .take()
+            .expect("vote-quorum is tracked when selected");
+        let r = tally.result(&|j| self.node_name(j));
+        self.vote_quorum = Some(tally);
+        r
     }
 
     fn result_vote_once(&self) -> CheckResult {
@@ -1972,13 +2024,22 @@ impl Run {
         }
     }
 
+    /// Every fault a gap is blamed on, for `details` (only written when
+    /// there is more than one, so one-at-a-time runs keep their old shape).
+    fn causes_json(&self, causes: &Causes) -> serde_json::Value {
+        causes
+            .iter()
+            .map(|&(k, seq)| json!({"fault": self.fault_kinds[k], "fault_seq": seq}))
+            .collect()
+    }
+
     fn result_election_gap(&self) -> CheckResult {
         let bound_ns = self.gap_bound_ns;
         let (end_t, stretch, ngaps, over) = match &self.stop {
-            Some(s) => (s.t, s.stretch, s.gaps, s.gaps_over_bound),
+            Some(s) => (s.t, s.stretch.clone(), s.gaps, s.gaps_over_bound),
             None => (
                 self.end_t,
-                self.stretch,
+                self.stretch.clone(),
                 self.gaps.len(),
                 self.gaps_over_bound,
             ),
@@ -1994,7 +2055,13 @@ impl Run {
         // Per fault kind statistics.
         let mut by_kind: Vec<Vec<u64>> = vec![vec![]; self.fault_kinds.len()];
         for g in gaps {
-            by_kind[g.cause].push(g.length_ns);
+            // A gap counts once for every kind of fault it is blamed on.
+            let mut kinds: Vec<usize> = g.causes.iter().map(|c| c.0).collect();
+            kinds.sort_unstable();
+            kinds.dedup();
+            for k in kinds {
+                by_kind[k].push(g.length_ns);
+            }
         }
         let stats = |v: &mut Vec<u64>| {
             v.sort_unstable();
@@ -2021,35 +2088,50 @@ impl Run {
         };
         let max_ns = gaps.iter().map(|g| g.length_ns).max().unwrap_or(0);
         let open = stretch.filter(|s| s.quorum_ns > 0);
+        let blamed = |causes: &Causes| {
+            let names: Vec<&str> = causes
+                .iter()
+                .map(|c| self.fault_kinds[c.0].as_str())
+                .collect();
+            match names.as_slice() {
+                [one] => one.to_string(),
+                _ => format!("{} (in force together)", names.join(" + ")),
+            }
+        };
         let mut evidence = vec![];
         // Gaps over the bound, longest first.
         let mut long: Vec<&ElectionGap> = gaps.iter().filter(|g| g.length_ns > bound_ns).collect();
         long.sort_by_key(|g| std::cmp::Reverse(g.length_ns));
         for g in long.iter().take(MAX_EVIDENCE) {
+            let mut seqs: Vec<u64> = g.causes.iter().map(|c| c.1).collect();
+            seqs.sort_unstable();
+            seqs.push(g.leader_seq);
             evidence.push(Evidence {
-                seqs: vec![g.cause_seq, g.leader_seq],
+                seqs,
                 window: [g.opened_at, g.closed_at],
                 nodes: vec![],
                 message: format!(
                     "no effective leader for {} ms of healthy-quorum time (bound {} ms) after {}{res_note}",
                     ms(g.length_ns),
                     ms(bound_ns),
-                    self.fault_kinds[g.cause]
+                    blamed(&g.causes)
                 ),
             });
         }
         let cut_short = self.interrupted || !self.ended;
         let mut open_json = serde_json::Value::Null;
-        if let Some(s) = open {
+        if let Some(s) = &open {
+            let mut seqs: Vec<u64> = s.causes.iter().map(|c| c.1).collect();
+            seqs.sort_unstable();
             evidence.insert(
                 0,
                 Evidence {
-                    seqs: vec![s.cause_seq],
+                    seqs,
                     window: [s.opened_at, end_t],
                     nodes: vec![],
                     message: format!(
                         "a leaderless stretch opened after {} is still open at the end of the history ({} ms of healthy-quorum time without an effective leader){res_note}",
-                        self.fault_kinds[s.cause],
+                        blamed(&s.causes),
                         ms(s.quorum_ns)
                     ),
                 },
@@ -2057,12 +2139,15 @@ impl Run {
             open_json = json!({
                 "opened_at_ns": s.opened_at,
                 "length_ms": ms(s.quorum_ns),
-                "fault": self.fault_kinds[s.cause],
-                "fault_seq": s.cause_seq,
+                "fault": self.fault_kinds[s.causes[0].0],
+                "fault_seq": s.causes[0].1,
             });
+            if s.causes.len() > 1 {
+                open_json["faults"] = self.causes_json(&s.causes);
+            }
         }
         let never = !self.ever_leader && !self.ever_quorum;
-        let verdict = if over > 0 || open.is_some_and(|s| s.quorum_ns > bound_ns) {
+        let verdict = if over > 0 || open.as_ref().is_some_and(|s| s.quorum_ns > bound_ns) {
             Verdict::Invalid
         } else if never {
             evidence.push(note(
@@ -2082,14 +2167,18 @@ impl Run {
             .iter()
             .take(MAX_LISTED)
             .map(|g| {
-                json!({
+                let mut gap = json!({
                     "opened_at_ns": g.opened_at,
                     "closed_at_ns": g.closed_at,
                     "length_ms": ms(g.length_ns),
-                    "fault": self.fault_kinds[g.cause],
-                    "fault_seq": g.cause_seq,
+                    "fault": self.fault_kinds[g.causes[0].0],
+                    "fault_seq": g.causes[0].1,
                     "leader_seq": g.leader_seq,
-                })
+                });
+                if g.causes.len() > 1 {
+                    gap["faults"] = self.causes_json(&g.causes);
+                }
+                gap
             })
             .collect();
         let figure = format!(

@@ -16,6 +16,7 @@ pub mod reader;
 mod stale_leader;
 pub mod synth;
 pub mod verdict;
+mod vote_quorum;
 
 pub use check::{check, check_reader, CheckOptions, Checker, CHECKER_NAMES, SAFETY_CHECKERS};
 pub use history::{Event, Nanos, Record, RunHeader};

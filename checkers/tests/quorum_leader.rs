@@ -214,7 +214,7 @@ fn via_infrastructure_is_not_applicable() {
 
 #[test]
 fn quorum_leader_is_a_listed_safety_checker() {
-    assert_eq!(CHECKER_NAMES.len(), 11);
+    assert_eq!(CHECKER_NAMES.len(), 12);
     let at = CHECKER_NAMES.iter().position(|n| *n == "quorum-leader");
     let after = CHECKER_NAMES.iter().position(|n| *n == "vote-up-to-date");
     assert_eq!(at, after.map(|i| i + 1));

@@ -106,6 +106,10 @@ pub struct TargetEntry {
     /// This target's recovery window (default: the campaign's).
     #[serde(default)]
     pub recovery: Option<String>,
+    /// Up to this many faults at once, each with its own undo (default 1;
+    /// `--concurrency` of `run`).
+    #[serde(default)]
+    pub concurrency: Option<u32>,
     /// Label of the correct variant this entry is a mutant of: the entry
     /// runs that variant's presets, schedules and node count (and seeds,
     /// unless it gives a subset), and the mutation score compares the two
@@ -382,6 +386,7 @@ pub fn plan(
                         ("fault_duration", entry.fault_duration.is_some()),
                         ("recovery", entry.recovery.is_some()),
                         ("gap_bound", entry.gap_bound.is_some()),
+                        ("concurrency", entry.concurrency.is_some()),
                     ];
                     if let Some((field, _)) = inherited.iter().find(|(_, set)| *set) {
                         bail!(
@@ -435,6 +440,12 @@ pub fn plan(
                         }
                         Some(_) => {}
                     }
+                    if entry.concurrency == Some(0) {
+                        bail!(
+                            "campaign {name}: target {label:?}: `concurrency` must be at least 1 \
+                             (1 = one fault at a time, 2–3 = overlapping)"
+                        );
+                    }
                     ResolvedTarget {
                         label,
                         target,
@@ -445,6 +456,7 @@ pub fn plan(
                         presets,
                         seeds,
                         timing,
+                        concurrency: entry.concurrency,
                         baseline: None,
                     }
                 }
@@ -465,7 +477,10 @@ pub fn plan(
                         repetition,
                     };
                     let options = RunOptions {
-                        knobs: workloads::FaultKnobs::default(),
+                        knobs: workloads::FaultKnobs {
+                            concurrency: t.concurrency.unwrap_or(1),
+                            ..workloads::FaultKnobs::default()
+                        },
                         target: t.target.clone(),
                         nodes: t.nodes,
                         seed: Some(seed),
@@ -487,15 +502,22 @@ pub fn plan(
     }
     let d = |v: Option<Duration>| v.map(compact_duration);
     let settings = serde_json::json!({
-        "targets": targets.iter().map(|t| serde_json::json!({
-            "label": t.label, "target": t.target, "bug": t.bug, "nodes": t.nodes,
-            "node_args": t.node_args, "gap_bound": d(t.gap_bound),
-            "presets": t.presets, "seeds": t.seeds, "baseline": t.baseline,
-            "time_limit": d(t.timing.time_limit),
-            "nemesis_interval": d(t.timing.nemesis_interval),
-            "fault_duration": d(t.timing.fault_duration),
-            "recovery": d(t.timing.recovery),
-        })).collect::<Vec<_>>(),
+        "targets": targets.iter().map(|t| {
+            let mut j = serde_json::json!({
+                "label": t.label, "target": t.target, "bug": t.bug, "nodes": t.nodes,
+                "node_args": t.node_args, "gap_bound": d(t.gap_bound),
+                "presets": t.presets, "seeds": t.seeds, "baseline": t.baseline,
+                "time_limit": d(t.timing.time_limit),
+                "nemesis_interval": d(t.timing.nemesis_interval),
+                "fault_duration": d(t.timing.fault_duration),
+                "recovery": d(t.timing.recovery),
+            });
+            // Written only when set, so older plans keep their plan_id.
+            if let Some(c) = t.concurrency {
+                j["concurrency"] = c.into();
+            }
+            j
+        }).collect::<Vec<_>>(),
         "presets": campaign_presets,
         "seeds": campaign_seeds,
         "repetitions": repetitions,
@@ -552,12 +574,13 @@ struct ResolvedTarget {
     presets: Vec<String>,
     seeds: Vec<u64>,
     timing: Timing,
+    concurrency: Option<u32>,
     baseline: Option<String>,
 }
 
 /// FNV-1a, 64 bits, as hex: stable across builds and machines (unlike
 /// `DefaultHasher`), so shards on different machines agree.
-fn fingerprint(text: &str) -> String {
+pub(crate) fn fingerprint(text: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
     for b in text.bytes() {
         hash ^= b as u64;
@@ -647,13 +670,16 @@ pub fn watch_signals(flag: Arc<AtomicBool>) {
 }
 
 /// What a worker sends back after one run.
-struct Finished {
-    record: RunRecord,
-    /// The run's printed line for logs.
-    run_dir: Option<PathBuf>,
+pub(crate) struct Finished {
+    /// The run's record for the summary.
+    pub(crate) record: RunRecord,
+    /// The run's directory, when it got one.
+    pub(crate) run_dir: Option<PathBuf>,
 }
 
-fn carry_out(planned: PlannedRun, options: &RunOptions) -> Finished {
+/// Carry out one planned run and write its reports; a run that could not be
+/// carried out becomes a `failed` record, never an error of the campaign.
+pub(crate) fn carry_out(planned: PlannedRun, options: &RunOptions) -> Finished {
     let started = Instant::now();
     let (mut record, run_dir) = match run::run(options) {
         Ok(outcome) => {

@@ -5,6 +5,7 @@ mod bench_check;
 mod campaign;
 mod check;
 mod cluster;
+mod hunt;
 mod infra;
 mod nemesis;
 mod observe;
@@ -53,6 +54,9 @@ enum Command {
     Check(CheckArgs),
     /// Run a campaign: targets × nemesis presets × seeds × repetitions.
     Campaign(CampaignArgs),
+    /// Hunt for bugs nobody knows of: every preset and chaos, fresh seeds,
+    /// round-robin, until the first violation or the budget.
+    Hunt(HuntArgs),
     /// Re-render a run or a campaign from its files; merge campaign shards.
     Report(ReportArgs),
     /// Run a stored run again (same target, preset, seed, settings) and say
@@ -87,7 +91,7 @@ struct FaultArgs {
     #[arg(long, default_value = "raft")]
     target: String,
     /// Length of the fault phase.
-    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
     time_limit: Duration,
     /// Fault presets, comma-separated: kill, pause, partition, partition-leader,
     /// bridge, ring, one-way, lossy, slow, flapping, duplicate, reorder,
@@ -96,10 +100,10 @@ struct FaultArgs {
     #[arg(long, default_value = "kill")]
     nemesis: String,
     /// Fixed time between faults (default: scaled to the target's election timeout).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     nemesis_interval: Option<Duration>,
     /// Fixed fault length (default: scaled to the target's election timeout).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     fault_duration: Option<Duration>,
     /// Up to this many faults active at once, each with its own undo (1: one
     /// at a time; `chaos` overlaps 2–3 by itself).
@@ -110,11 +114,11 @@ struct FaultArgs {
     #[arg(long)]
     duplicate_probability: Option<f64>,
     /// Fixed delay of a `delay-spike` (default: 1–3.5 × the maximum election timeout).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     spike_delay: Option<Duration>,
     /// Fixed jitter of a `delay-spike`, at most its delay (default: 0.1–0.5 × the
     /// maximum election timeout).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     spike_jitter: Option<Duration>,
 }
 
@@ -141,10 +145,10 @@ struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Longest acceptable election gap (default: from the target's timing).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     gap_bound: Option<Duration>,
     /// Final recovery window (default: from the target's timing).
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     recovery: Option<Duration>,
     /// Seeded bug for built-in nodes (e.g. forget-term).
     #[arg(long)]
@@ -174,7 +178,7 @@ struct CheckArgs {
     /// A history.jsonl (or a run directory containing one).
     file: PathBuf,
     /// Override the gap bound recorded in the history.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     gap_bound: Option<Duration>,
     /// Run only these checkers (comma-separated names).
     #[arg(long, value_delimiter = ',')]
@@ -214,11 +218,62 @@ struct CampaignArgs {
     #[arg(long)]
     seed_count: Option<u64>,
     /// Override the file's time limit per run.
-    #[arg(long, value_parser = humantime::parse_duration)]
+    #[arg(long, value_parser = parse_duration)]
     time_limit: Option<Duration>,
     /// Where runs and campaigns are stored.
     #[arg(long, default_value = "store")]
     store: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct HuntArgs {
+    /// Built-in target name or path of a target file.
+    #[arg(long, default_value = "raft")]
+    target: String,
+    /// Campaign time to spend at most (10m, 1h30m; a bare number is seconds).
+    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    budget: Duration,
+    /// Runs at once (default: half the cores, at least 1).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Keep going after the first violation, to the end of the budget, then
+    /// print a table per preset.
+    #[arg(long)]
+    all: bool,
+    /// First seed; run i uses SEED + i (default: from the clock, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Fault phase of each run (default: 20 × the maximum election timeout, at least 8s).
+    #[arg(long, value_parser = parse_duration)]
+    time_limit: Option<Duration>,
+    /// Number of nodes (default: the target's).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Seeded bug for built-in nodes (e.g. count-replies).
+    #[arg(long)]
+    bug: Option<String>,
+    /// Extra argument appended to every node's argv (repeatable).
+    #[arg(long = "node-arg", allow_hyphen_values = true)]
+    node_args: Vec<String>,
+    /// Where runs and the hunt's summary are stored.
+    #[arg(long, default_value = "store")]
+    store: PathBuf,
+}
+
+/// A duration on the command line: `500ms`, `10m`, `1h30m`, or a bare
+/// number of seconds (`600`), as `timeout` and `sleep` read it.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if let Ok(secs) = text.parse::<f64>() {
+        if secs.is_finite() && secs >= 0.0 {
+            return Ok(Duration::from_secs_f64(secs));
+        }
+        return Err(format!(
+            "{text:?} is not a duration: give seconds >= 0, or e.g. 500ms, 10m"
+        ));
+    }
+    humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}): give e.g. 500ms, 30s, 10m or a bare number of seconds"))
 }
 
 #[derive(clap::Args)]
@@ -286,6 +341,7 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(args),
         Command::Check(args) => cmd_check(args),
         Command::Campaign(args) => cmd_campaign(args),
+        Command::Hunt(args) => cmd_hunt(args),
         Command::Report(args) => cmd_report(args),
         Command::Replay(args) => cmd_replay(args),
         Command::Schedule(args) => cmd_schedule(args),
@@ -404,6 +460,169 @@ fn cmd_campaign(a: CampaignArgs) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+fn cmd_hunt(a: HuntArgs) -> ExitCode {
+    let interrupt = Arc::new(AtomicBool::new(false));
+    campaign::watch_signals(interrupt.clone());
+    let opts = hunt::HuntOptions {
+        target: a.target,
+        budget: a.budget,
+        jobs: a.jobs,
+        all: a.all,
+        seed: a.seed,
+        time_limit: a.time_limit,
+        nodes: a.nodes,
+        bug: a.bug,
+        node_args: a.node_args,
+        store: a.store,
+        interrupt,
+    };
+    let live = hunt::live_status();
+    let bar = if live {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(Duration::from_millis(500));
+        bar.set_message("starting the first run");
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let mut on_progress = |p: &hunt::HuntProgress| {
+        let line = format!(
+            "[{}] {} {} ({:.1} s){}",
+            p.summary.runs.len(),
+            p.record.plan.name(),
+            p.record.status,
+            p.record.duration_ms as f64 / 1e3,
+            p.run_dir
+                .map(|d| format!(" {}", d.display()))
+                .unwrap_or_default()
+        );
+        if live {
+            bar.println(line);
+            bar.set_message(p.status());
+        } else {
+            eprintln!("{line}");
+            eprintln!("  {}", p.status());
+        }
+    };
+    let outcome = match hunt::hunt(&opts, &mut on_progress) {
+        Ok(outcome) => outcome,
+        Err(hunt::HuntError::Config(e)) => {
+            bar.finish_and_clear();
+            eprintln!("splitbrain hunt: {e:#}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+        Err(hunt::HuntError::Failed(e)) => {
+            bar.finish_and_clear();
+            eprintln!("splitbrain hunt: {e:#}");
+            return ExitCode::from(EXIT_FAILED);
+        }
+    };
+    bar.finish_and_clear();
+    print!("{}", hunt_text(&opts, &outcome));
+    ExitCode::from(outcome.summary.exit_code() as u8)
+}
+
+/// What a hunt prints at the end: the find (its run's tables and evidence,
+/// the replay command, the time to the first violation), or why it stopped,
+/// and the per-preset table when it kept going or found nothing.
+fn hunt_text(opts: &hunt::HuntOptions, o: &hunt::HuntOutcome) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::new();
+    let seed_base = o.summary.settings["seed_base"].as_u64().unwrap_or_default();
+    let _ = writeln!(
+        s,
+        "hunt {}: {} runs in {} ({} presets round-robin, seeds from {seed_base}){}",
+        o.summary.settings["label"].as_str().unwrap_or(&opts.target),
+        o.summary.runs.len(),
+        run::compact_duration(Duration::from_secs(o.elapsed.as_secs())),
+        o.presets.len(),
+        if o.summary.interrupted {
+            "; interrupted"
+        } else {
+            ""
+        }
+    );
+    for (p, why) in &o.skipped {
+        let _ = writeln!(s, "  skipped {p}: {why}");
+    }
+    match &o.find {
+        Some(f) => {
+            let r = &f.record;
+            let _ = writeln!(
+                s,
+                "
+FOUND after {} of hunting (run {} of {}): {} is invalid ({})",
+                run::compact_duration(Duration::from_millis(
+                    f.found_after.as_millis() as u64 / 100 * 100
+                )),
+                f.runs,
+                o.summary.runs.len(),
+                r.plan.name(),
+                r.invalid_checkers.join(", ")
+            );
+            if let Some(ms) = r.first_violation_ms {
+                let _ = writeln!(s, "first violation {:.2} s into the run", ms / 1e3);
+            }
+            if let Some(v) = &r.first_violation {
+                let _ = writeln!(s, "  {v}");
+            }
+            if let Some(dir) = &f.run_dir {
+                match report_cmd::report(dir, report_cmd::Format::Text, false) {
+                    Ok(rendered) => {
+                        let _ = writeln!(
+                            s,
+                            "
+{}",
+                            rendered.text.trim_end()
+                        );
+                    }
+                    Err(e) => {
+                        let _ = writeln!(s, "(could not re-render {}: {e:#})", dir.display());
+                    }
+                }
+                let _ = writeln!(s, "run directory: {}", dir.display());
+            }
+            if let Some(replay) = &r.replay {
+                let _ = writeln!(s, "replay: {replay}");
+            }
+        }
+        None => {
+            let why = o.stopped.clone().unwrap_or_else(|| {
+                if o.summary.interrupted {
+                    "interrupted".into()
+                } else {
+                    "the budget is spent".into()
+                }
+            });
+            let _ = writeln!(
+                s,
+                "
+no violation found in {} runs ({why}); {}",
+                o.summary.runs.len(),
+                hunt::best_figure(&o.summary)
+            );
+            if let Some(last) = o.summary.runs.iter().rev().find(|r| r.error.is_some()) {
+                let _ = writeln!(
+                    s,
+                    "last error: {} {}",
+                    last.plan.name(),
+                    last.error.as_deref().unwrap_or_default()
+                );
+            }
+        }
+    }
+    if opts.all || o.find.is_none() {
+        let _ = writeln!(
+            s,
+            "
+{}",
+            hunt::preset_table(&o.summary, &o.presets)
+        );
+    }
+    let _ = writeln!(s, "hunt directory: {}", o.dir.path().display());
+    s
 }
 
 fn cmd_report(a: ReportArgs) -> ExitCode {

@@ -76,6 +76,10 @@ pub struct RaftArgs {
     /// election timeout.
     #[arg(long)]
     pub check_quorum: bool,
+    /// Print no `vote` events, like most third-party nodes: the checkers
+    /// then judge from leadership claims alone (`vote-*` say not applicable).
+    #[arg(long)]
+    pub no_vote_events: bool,
 }
 
 /// A list of `id=host:port` peers, in the order given.
@@ -191,6 +195,7 @@ impl RaftArgs {
             peer_addrs,
             data_dir: self.data_dir.clone(),
             seed: self.seed.unwrap_or_else(|| seed_from_id(id)),
+            vote_events: !self.no_vote_events,
         })
     }
 }
@@ -274,6 +279,7 @@ mod tests {
             "forget-term",
             "--prevote",
             "--check-quorum",
+            "--no-vote-events",
         ])
         .unwrap();
         let config = args.shell_config().unwrap();
@@ -287,6 +293,7 @@ mod tests {
         assert_eq!(args.transport, TransportKind::Tcp);
         assert_eq!(config.raft.bug, Some(Bug::ForgetTerm));
         assert!(config.raft.prevote && config.raft.check_quorum);
+        assert!(!config.vote_events);
     }
 
     #[test]
@@ -311,6 +318,7 @@ mod tests {
         assert_eq!(config.raft.heartbeat_interval, Duration::from_millis(50));
         assert_eq!(args.transport, TransportKind::Udp);
         assert_eq!(config.raft.bug, None);
+        assert!(config.vote_events, "vote events are on unless switched off");
     }
 
     #[test]
@@ -365,7 +373,9 @@ mod tests {
                 "no-step-down",
                 "quorum-off-by-one",
                 "stale-heartbeat",
-                "no-log-check"
+                "no-log-check",
+                "count-replies",
+                "count-earlier-terms"
             ]
         );
     }

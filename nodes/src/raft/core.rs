@@ -50,6 +50,16 @@ pub enum Bug {
     StaleHeartbeat,
     /// Votes are granted without the §5.4.1 up-to-date check on the log.
     NoLogCheck,
+    /// A candidate counts granted replies, not distinct voters: it keeps a
+    /// count, so its retries ask every peer again, and a voter's answer to a
+    /// retried request (or a duplicated reply) counts again. A 5-node
+    /// candidate wins with two voters and may share its term with a
+    /// rightful winner.
+    CountReplies,
+    /// A candidate counts granted replies from an earlier term toward its
+    /// current election: grants that arrive late, after it timed out and
+    /// campaigned again, elect it without those voters' votes in this term.
+    CountEarlierTerms,
 }
 
 /// The role of a node, as reported in `state` events.
@@ -198,6 +208,9 @@ pub struct RaftNode {
     /// Votes (or pre-votes, for a pre-candidate) granted in the current round,
     /// own vote included.
     votes: BTreeSet<NodeId>,
+    /// Granted replies received in the current election, own vote included,
+    /// counted once per reply (what `count-replies` wrongly compares).
+    granted_replies: usize,
     /// Leader's view of each follower's log: next index to send.
     next_index: BTreeMap<NodeId, LogIndex>,
     /// Leader's view of each follower's log: highest index known to match.
@@ -235,6 +248,7 @@ impl RaftNode {
             heartbeat_deadline: now,
             quorum_check_deadline: now,
             votes: BTreeSet::new(),
+            granted_replies: 0,
             next_index: BTreeMap::new(),
             match_index: BTreeMap::new(),
             recently_active: BTreeSet::new(),
@@ -427,9 +441,21 @@ impl RaftNode {
                 ..
             } => self.handle_request_vote(now, from, term, [last_log_term, last_log_index], out),
             Message::RequestVoteReply { term, granted, .. } => {
-                if term == self.term && self.role == Role::Candidate && granted {
+                // BUG(count-earlier-terms): a late grant from an earlier
+                // election is taken as a vote in this one.
+                let this_election =
+                    term == self.term || (term < self.term && self.has_bug(Bug::CountEarlierTerms));
+                if this_election && self.role == Role::Candidate && granted {
                     self.votes.insert(from);
-                    if self.votes.len() >= self.quorum() {
+                    self.granted_replies += 1;
+                    let counted = if self.has_bug(Bug::CountReplies) {
+                        // BUG(count-replies): a voter's repeated or duplicated
+                        // grant counts again.
+                        self.granted_replies
+                    } else {
+                        self.votes.len()
+                    };
+                    if counted >= self.quorum() {
                         self.become_leader(now, out);
                     }
                 }
@@ -720,6 +746,7 @@ impl RaftNode {
         self.role = Role::Candidate;
         self.leader = None;
         self.votes = BTreeSet::from([self.config.id.clone()]);
+        self.granted_replies = 1;
         self.reset_election_timer(now);
         let own_log = self.last_log();
         let self_vote = Output::Vote {
@@ -739,8 +766,11 @@ impl RaftNode {
 
     /// Ask every peer that has not granted its vote yet in this term.
     fn request_votes(&mut self, out: &mut Vec<Output>) {
+        // BUG(count-replies): a candidate that keeps a count, not its voters,
+        // cannot tell who granted: it asks everyone again, and counts again.
+        let ask_all = self.has_bug(Bug::CountReplies);
         for peer in self.config.peers.clone() {
-            if self.votes.contains(&peer) {
+            if self.votes.contains(&peer) && !ask_all {
                 continue;
             }
             let request = Message::RequestVote {

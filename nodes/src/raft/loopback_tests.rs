@@ -61,6 +61,7 @@ fn run_cluster(kind: TransportKind, data_root: &Path, duration: Duration) -> Vec
             peer_addrs,
             data_dir: data_root.join(id),
             seed: 40 + index as u64,
+            vote_events: true,
         };
         let mut sink = TaggedSink {
             id: id.to_string(),
@@ -190,6 +191,7 @@ fn garbage_datagrams_are_ignored() {
         peer_addrs,
         data_dir: data.path().to_path_buf(),
         seed: 1,
+        vote_events: true,
     };
     let stop = Arc::new(AtomicBool::new(false));
     let (events_tx, events_rx) = mpsc::channel();

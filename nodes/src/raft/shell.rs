@@ -38,6 +38,10 @@ pub struct ShellConfig {
     pub data_dir: PathBuf,
     /// Seed of the election-timeout RNG.
     pub seed: u64,
+    /// Print a `vote` event for every vote granted. Off, the node looks like
+    /// most third-party implementations, which never say whom they voted
+    /// for: the checkers must catch its bugs from claims alone.
+    pub vote_events: bool,
 }
 
 /// Why a node stopped with an error.
@@ -113,6 +117,7 @@ async fn event_loop(
         events,
         clock,
         bad_messages: BadMessageCounter::default(),
+        vote_events: config.vote_events,
     };
     shell
         .events
@@ -153,6 +158,7 @@ struct Shell<'a> {
     events: &'a mut dyn EventSink,
     clock: Instant,
     bad_messages: BadMessageCounter,
+    vote_events: bool,
 }
 
 impl Shell<'_> {
@@ -190,6 +196,7 @@ impl Shell<'_> {
                     };
                     self.events.emit(&event).map_err(ShellError::Protocol)?;
                 }
+                Output::Vote { .. } if !self.vote_events => {}
                 Output::Vote {
                     term,
                     candidate,

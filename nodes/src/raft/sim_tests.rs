@@ -105,6 +105,14 @@ struct Cluster {
     now: Duration,
     in_flight: VecDeque<(NodeId, NodeId, Message)>,
     cut: BTreeSet<(NodeId, NodeId)>,
+    /// Directed links that deliver late: each message arrives this long after
+    /// it was sent (a delay spike), in order.
+    delay: BTreeMap<(NodeId, NodeId), Duration>,
+    /// Messages on delayed links: (due, from, to, message), in send order.
+    delayed: VecDeque<(Duration, NodeId, NodeId, Message)>,
+    /// Stopped nodes (SIGSTOP): no ticks; what reaches them waits in `held`.
+    paused: BTreeSet<NodeId>,
+    held: VecDeque<(NodeId, NodeId, Message)>,
     durable: BTreeMap<NodeId, PersistentState>,
     /// Every reported state, in order: (node, role, term, leader).
     states: Vec<(NodeId, Role, Term, Option<NodeId>)>,
@@ -126,6 +134,10 @@ impl Cluster {
             now: ms(0),
             in_flight: VecDeque::new(),
             cut: BTreeSet::new(),
+            delay: BTreeMap::new(),
+            delayed: VecDeque::new(),
+            paused: BTreeSet::new(),
+            held: VecDeque::new(),
             durable: BTreeMap::new(),
             states: Vec::new(),
             votes: Vec::new(),
@@ -159,7 +171,13 @@ impl Cluster {
                 Output::Vote {
                     term, candidate, ..
                 } => self.votes.push((id.to_owned(), term, candidate)),
-                Output::Send { to, msg } => self.in_flight.push_back((id.to_owned(), to, msg)),
+                Output::Send { to, msg } => match self.delay.get(&(id.to_owned(), to.clone())) {
+                    Some(&late) => {
+                        self.delayed
+                            .push_back((self.now + late, id.to_owned(), to, msg));
+                    }
+                    None => self.in_flight.push_back((id.to_owned(), to, msg)),
+                },
             }
         }
     }
@@ -167,6 +185,10 @@ impl Cluster {
     fn deliver_all(&mut self) {
         while let Some((from, to, msg)) = self.in_flight.pop_front() {
             if self.cut.contains(&(from.clone(), to.clone())) {
+                continue;
+            }
+            if self.paused.contains(&to) {
+                self.held.push_back((from, to, msg));
                 continue;
             }
             let now = self.now;
@@ -182,8 +204,17 @@ impl Cluster {
         let end = self.now + duration;
         while self.now < end {
             self.now += ms(1);
+            let now = self.now;
+            let (due, later): (VecDeque<_>, VecDeque<_>) =
+                self.delayed.drain(..).partition(|(at, ..)| *at <= now);
+            self.delayed = later;
+            self.in_flight
+                .extend(due.into_iter().map(|(_, from, to, msg)| (from, to, msg)));
             let ids: Vec<NodeId> = self.nodes.keys().cloned().collect();
             for id in ids {
+                if self.paused.contains(&id) {
+                    continue;
+                }
                 let now = self.now;
                 let outputs = self.nodes.get_mut(&id).map(|node| node.tick(now));
                 self.record(&id, outputs.unwrap_or_default());
@@ -203,7 +234,29 @@ impl Cluster {
 
     fn heal(&mut self) {
         self.cut.clear();
+        self.delay.clear();
     }
+
+    fn pause(&mut self, id: &str) {
+        self.paused.insert(id.to_owned());
+    }
+
+    /// SIGCONT: the node's overdue timer fires first, then it reads what
+    /// queued up while it was stopped (one order a real shell may take).
+    fn resume(&mut self, id: &str) {
+        self.paused.remove(id);
+        let now = self.now;
+        if let Some(node) = self.nodes.get_mut(id) {
+            let outputs = node.tick(now);
+            self.record(id, outputs);
+        }
+        let (mine, others): (VecDeque<_>, VecDeque<_>) =
+            self.held.drain(..).partition(|(_, to, _)| to == id);
+        self.held = others;
+        self.in_flight.extend(mine);
+        self.deliver_all();
+    }
+
 
     fn crash(&mut self, id: &str) {
         self.nodes.remove(id);
@@ -760,6 +813,91 @@ fn safety_holds_under_random_faults() {
     }
 }
 
+/// A run of `size` nodes under eight delay spikes (each directed link late
+/// by 300–1200 ms with probability 1/2) for 1 s each, optionally with a
+/// random node paused during each spike; returns whether some term had
+/// two leaders.
+fn two_leaders_under_delay_spikes(size: usize, seed: u64, bug: Option<Bug>, pauses: bool) -> bool {
+    let mut cluster = Cluster::with(size, seed, |c| c.bug = bug);
+    let mut faults = rng(seed + 900);
+    cluster.run_for(ms(1000));
+    let all = names(size);
+    for _ in 0..8 {
+        let stopped = format!("n{}", faults.gen_range(1..=size));
+        let pause_at = ms(faults.gen_range(0..800));
+        for a in &all {
+            for b in &all {
+                if a != b && faults.gen_range(0..2) == 0 {
+                    let late = ms(faults.gen_range(300..1200));
+                    cluster.delay.insert((a.clone(), b.clone()), late);
+                }
+            }
+        }
+        if pauses {
+            cluster.run_for(pause_at);
+            cluster.pause(&stopped);
+            cluster.run_for(ms(faults.gen_range(300..900)));
+            cluster.resume(&stopped);
+        }
+        cluster.run_for(ms(1000));
+        cluster.heal();
+        cluster.run_for(ms(500));
+    }
+    cluster.leaders_by_term().values().any(|l| l.len() > 1)
+}
+
+fn seeds_with_two_leaders(size: usize, bug: Option<Bug>, pauses: bool) -> usize {
+    (0..20)
+        .filter(|&seed| two_leaders_under_delay_spikes(size, seed, bug, pauses))
+        .count()
+}
+
+/// Delay spikes and pauses overlapping are what a correct node must survive
+/// and what the two miscounting bugs need: a correct cluster never has two
+/// leaders in a term, whatever the seed.
+#[test]
+fn correct_nodes_stay_safe_under_delay_spikes_and_pauses() {
+    for size in [3, 5] {
+        for pauses in [false, true] {
+            assert_eq!(
+                seeds_with_two_leaders(size, None, pauses),
+                0,
+                "{size} nodes, pauses {pauses}"
+            );
+        }
+    }
+}
+
+/// count-replies: under delay spikes a candidate retries, each voter grants
+/// again, and the count reaches a majority of five with two voters while
+/// the others elect someone else in the same term.
+#[test]
+fn bug_count_replies_shares_a_term_under_delay_spikes() {
+    let caught = seeds_with_two_leaders(5, Some(Bug::CountReplies), false);
+    assert!(
+        caught >= 12,
+        "two leaders in a term in {caught} of 20 seeds"
+    );
+}
+
+/// count-earlier-terms: a candidate paused while its grants are delayed
+/// resumes, times out into the next term first, then reads the old grants
+/// and wins a term in which its voters elected another node.
+#[test]
+fn bug_count_earlier_terms_shares_a_term_when_a_paused_candidate_resumes() {
+    let caught = seeds_with_two_leaders(3, Some(Bug::CountEarlierTerms), true);
+    assert!(
+        caught >= 12,
+        "two leaders in a term in {caught} of 20 seeds"
+    );
+    // Neither fault alone does it as often: it takes both at once.
+    let delays_only = seeds_with_two_leaders(3, Some(Bug::CountEarlierTerms), false);
+    assert!(
+        delays_only < caught,
+        "{delays_only} without pauses vs {caught}"
+    );
+}
+
 // ---- seeded bugs: each test shows the deviation ----
 
 #[test]
@@ -830,6 +968,143 @@ fn bug_quorum_off_by_one_elects_a_lone_candidate() {
     cluster.isolate("n2");
     cluster.run_for(ms(1000));
     assert!(cluster.leaders().len() >= 2);
+}
+
+/// Runs a candidate alone (retries unanswered) until it campaigns in the next
+/// term; returns the time it did.
+fn campaign_again(node: &mut RaftNode) -> Duration {
+    let term = node.term();
+    loop {
+        let deadline = node.next_deadline();
+        node.tick(deadline);
+        if node.term() > term {
+            return deadline;
+        }
+    }
+}
+
+fn granted_reply(from: &str, term: Term) -> Message {
+    Message::RequestVoteReply {
+        from: from.into(),
+        term,
+        granted: true,
+    }
+}
+
+#[test]
+fn bug_count_replies_wins_on_one_voters_repeated_grant() {
+    for bug in [None, Some(Bug::CountReplies)] {
+        let mut candidate = node_with("n1", 5, |config| config.bug = bug);
+        time_out(&mut candidate);
+        assert_eq!((candidate.role(), candidate.term()), (Role::Candidate, 1));
+        // n2's grant arrives twice: a duplicated datagram, or its answer to
+        // the candidate's retried request.
+        candidate.step(ms(400), granted_reply("n2", 1));
+        candidate.step(ms(401), granted_reply("n2", 1));
+        let expected = if bug.is_some() {
+            Role::Leader
+        } else {
+            Role::Candidate
+        };
+        assert_eq!(
+            candidate.role(),
+            expected,
+            "bug {bug:?}: two voters of five"
+        );
+    }
+}
+
+/// The harm: with count-replies, a candidate backed by two of five voters
+/// shares its term with the rightful winner of the other three.
+#[test]
+fn bug_count_replies_elects_two_leaders_in_one_term() {
+    let bugged = |config: &mut RaftConfig| config.bug = Some(Bug::CountReplies);
+    let mut n1 = node_with("n1", 5, bugged);
+    let mut n5 = node_with("n5", 5, bugged);
+    time_out(&mut n1);
+    time_out(&mut n5);
+    assert_eq!((n1.term(), n5.term()), (1, 1));
+    let mut voters: BTreeMap<&str, RaftNode> = ["n2", "n3", "n4"]
+        .into_iter()
+        .map(|id| (id, node_with(id, 5, bugged)))
+        .collect();
+    // n2 hears n1 first; n3 and n4 hear n5 first.
+    for (voter, candidate) in [("n2", "n1"), ("n3", "n5"), ("n4", "n5")] {
+        let outputs = voters
+            .get_mut(voter)
+            .unwrap()
+            .step(ms(300), request_vote(candidate, 1, 0, 0));
+        assert!(vote_granted(&outputs), "{voter} grants {candidate}");
+    }
+    // n1 retries n2, whose repeated grant is not a second vote.
+    let outputs = voters
+        .get_mut("n2")
+        .unwrap()
+        .step(ms(350), request_vote("n1", 1, 0, 0));
+    assert!(vote_granted(&outputs));
+    n1.step(ms(351), granted_reply("n2", 1));
+    n1.step(ms(352), granted_reply("n2", 1));
+    n5.step(ms(351), granted_reply("n3", 1));
+    n5.step(ms(352), granted_reply("n4", 1));
+    assert_eq!((n1.role(), n1.term()), (Role::Leader, 1));
+    assert_eq!((n5.role(), n5.term()), (Role::Leader, 1));
+}
+
+#[test]
+fn bug_count_earlier_terms_wins_on_late_grants() {
+    for bug in [None, Some(Bug::CountEarlierTerms)] {
+        let mut candidate = node_with("n1", 5, |config| config.bug = bug);
+        time_out(&mut candidate);
+        // No answer in time: it campaigns again in term 2.
+        let now = campaign_again(&mut candidate) + ms(1);
+        assert_eq!((candidate.role(), candidate.term()), (Role::Candidate, 2));
+        // The grants of term 1 arrive late.
+        candidate.step(now, granted_reply("n2", 1));
+        candidate.step(now, granted_reply("n3", 1));
+        let expected = if bug.is_some() {
+            Role::Leader
+        } else {
+            Role::Candidate
+        };
+        assert_eq!(candidate.role(), expected, "bug {bug:?}: grants of term 1");
+        assert_eq!(candidate.term(), 2);
+    }
+}
+
+/// The harm: the voters whose late term-1 grants elect n1 in term 2 vote
+/// for n4 in term 2, which wins too.
+#[test]
+fn bug_count_earlier_terms_elects_two_leaders_in_one_term() {
+    let bugged = |config: &mut RaftConfig| config.bug = Some(Bug::CountEarlierTerms);
+    let mut n1 = node_with("n1", 5, bugged);
+    time_out(&mut n1);
+    let mut voters: BTreeMap<&str, RaftNode> = ["n2", "n3"]
+        .into_iter()
+        .map(|id| (id, node_with(id, 5, bugged)))
+        .collect();
+    for voter in voters.values_mut() {
+        assert!(vote_granted(
+            &voter.step(ms(10), request_vote("n1", 1, 0, 0))
+        ));
+    }
+    // Their replies are delayed past n1's election timeout.
+    let late = campaign_again(&mut n1) + ms(1);
+    assert_eq!(n1.term(), 2);
+    let mut n4 = node_with("n4", 5, bugged);
+    time_out(&mut n4);
+    campaign_again(&mut n4);
+    assert_eq!(n4.term(), 2);
+    for voter in voters.values_mut() {
+        assert!(vote_granted(
+            &voter.step(ms(700), request_vote("n4", 2, 0, 0))
+        ));
+    }
+    n4.step(ms(701), granted_reply("n2", 2));
+    n4.step(ms(701), granted_reply("n3", 2));
+    n1.step(late, granted_reply("n2", 1));
+    n1.step(late, granted_reply("n3", 1));
+    assert_eq!((n4.role(), n4.term()), (Role::Leader, 2));
+    assert_eq!((n1.role(), n1.term()), (Role::Leader, 2));
 }
 
 #[test]

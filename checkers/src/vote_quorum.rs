@@ -1,0 +1,237 @@
+//! `vote-quorum`: every leader of term T was granted votes in term T by a
+//! majority of distinct voters (contract 4, section 11 of `docs/checkers.md`).
+//!
+//! A candidate that counts replies instead of voters (a duplicated or retried
+//! grant counted twice), or counts grants from an earlier term toward its
+//! current one, wins without a majority. A second leader in the same term
+//! appears only when the missing voters elect someone else at the same time,
+//! which is rare; the votes themselves show the miscount in every election
+//! it decides. Judged only when nodes emit `vote` events.
+//!
+//! [`VoteQuorumTally`] keeps, per recent term, which voters granted each
+//! candidate. A claim waits one slack window (a vote line may be read a
+//! moment after the claim it made possible), then is judged once.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+
+use crate::history::Nanos;
+use crate::model::NodeSet;
+use crate::verdict::{CheckResult, Evidence, Verdict};
+
+/// Evidence entries kept (the first violations).
+const MAX_EVIDENCE: usize = 20;
+
+/// Terms whose grants are remembered; the lowest is forgotten beyond this, so
+/// memory is bounded whatever the history's length. A claim for a forgotten
+/// term is counted as unjudged, never as a violation.
+const MAX_TERMS: usize = 4096;
+
+/// A leader claim waiting for its slack window to pass.
+#[derive(Debug, Clone, Copy)]
+struct PendingClaim {
+    node: usize,
+    term: u64,
+    t: Nanos,
+    seq: u64,
+}
+
+/// Grants per term and the claims judged so far.
+#[derive(Debug, Clone)]
+pub(crate) struct VoteQuorumTally {
+    n: usize,
+    majority: u32,
+    slack_ns: u64,
+    /// `grants[term][candidate]`: distinct voters that granted, and the seq
+    /// of each grant's first record (for evidence).
+    grants: BTreeMap<u64, Vec<(NodeSet, Vec<u64>)>>,
+    /// Lowest term still remembered (claims below it go unjudged).
+    forgotten_below: u64,
+    /// The last (node, term) claimed by each node, so a claim repeated in
+    /// later `state` lines is judged once.
+    claimed: Vec<Option<u64>>,
+    pending: Vec<PendingClaim>,
+    claims: u64,
+    unjudged: u64,
+    violations: u64,
+    /// Smallest number of distinct voters behind a judged claim.
+    min_support: Option<u32>,
+    evidence: Vec<Evidence>,
+}
+
+impl VoteQuorumTally {
+    /// A tally for `n` election nodes whose majority is `majority`; a vote
+    /// recorded up to `slack_ns` after a claim still counts for it.
+    pub fn new(n: usize, majority: u32, slack_ns: u64) -> Self {
+        Self {
+            n,
+            majority,
+            slack_ns,
+            grants: BTreeMap::new(),
+            forgotten_below: 0,
+            claimed: vec![None; n],
+            pending: Vec::new(),
+            claims: 0,
+            unjudged: 0,
+            violations: 0,
+            min_support: None,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// `voter` granted its vote in `term` to `candidate` (record `seq` at `t`).
+    pub fn on_vote(
+        &mut self,
+        voter: usize,
+        candidate: usize,
+        term: u64,
+        t: Nanos,
+        seq: u64,
+        name: &dyn Fn(usize) -> String,
+    ) {
+        self.settle(t, name);
+        if voter >= self.n || candidate >= self.n || term < self.forgotten_below {
+            return;
+        }
+        let per_candidate = self
+            .grants
+            .entry(term)
+            .or_insert_with(|| vec![(0, Vec::new()); self.n]);
+        let (voters, seqs) = &mut per_candidate[candidate];
+        let bit = 1u128 << voter;
+        if *voters & bit == 0 {
+            *voters |= bit;
+            seqs.push(seq);
+        }
+        while self.grants.len() > MAX_TERMS {
+            if let Some((lowest, _)) = self.grants.pop_first() {
+                self.forgotten_below = lowest + 1;
+            }
+        }
+    }
+
+    /// A `state` of node `i` at `t`: a new leader claim waits for its window.
+    pub fn on_state(
+        &mut self,
+        i: usize,
+        leader: bool,
+        term: u64,
+        t: Nanos,
+        seq: u64,
+        name: &dyn Fn(usize) -> String,
+    ) {
+        self.settle(t, name);
+        if i >= self.n || !leader || self.claimed[i] == Some(term) {
+            return;
+        }
+        self.claimed[i] = Some(term);
+        self.pending.push(PendingClaim {
+            node: i,
+            term,
+            t,
+            seq,
+        });
+    }
+
+    /// Judges the claims whose window closed before `t`.
+    fn settle(&mut self, t: Nanos, name: &dyn Fn(usize) -> String) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let slack = self.slack_ns;
+        let (due, waiting): (Vec<_>, Vec<_>) = self
+            .pending
+            .drain(..)
+            .partition(|c| c.t.saturating_add(slack) < t);
+        self.pending = waiting;
+        for claim in due {
+            self.judge(claim, name);
+        }
+    }
+
+    fn judge(&mut self, claim: PendingClaim, name: &dyn Fn(usize) -> String) {
+        self.claims += 1;
+        if claim.term < self.forgotten_below {
+            self.unjudged += 1;
+            return;
+        }
+        let (voters, seqs) = self
+            .grants
+            .get(&claim.term)
+            .map(|per| per[claim.node].clone())
+            .unwrap_or_default();
+        // The candidate's own vote is assumed: a node that does not report
+        // voting for itself is not short of one.
+        let support = voters | (1u128 << claim.node);
+        let count = support.count_ones();
+        self.min_support = Some(self.min_support.map_or(count, |m| m.min(count)));
+        if count >= self.majority {
+            return;
+        }
+        self.violations += 1;
+        if self.evidence.len() >= MAX_EVIDENCE {
+            return;
+        }
+        let who = name(claim.node);
+        let backers: Vec<String> = (0..self.n)
+            .filter(|&v| support & (1u128 << v) != 0)
+            .map(name)
+            .collect();
+        let mut evidence_seqs = seqs;
+        evidence_seqs.push(claim.seq);
+        evidence_seqs.sort_unstable();
+        evidence_seqs.dedup();
+        let mut nodes = vec![who.clone()];
+        nodes.extend(backers.iter().filter(|b| **b != who).cloned());
+        self.evidence.push(Evidence {
+            seqs: evidence_seqs,
+            window: [claim.t.saturating_sub(self.slack_ns), claim.t],
+            nodes,
+            message: format!(
+                "{who} took office in term {term} (seq {seq}) with grants in term {term} from \
+                 only {count} of {n} distinct voters ({list}); a majority is {majority}: it \
+                 counted a repeated grant, or one from an earlier term",
+                term = claim.term,
+                seq = claim.seq,
+                n = self.n,
+                list = backers.join(", "),
+                majority = self.majority,
+            ),
+        });
+    }
+
+    /// The verdict: invalid when some leader lacked a majority of voters.
+    /// Claims still waiting for their window are judged now.
+    pub fn result(&mut self, name: &dyn Fn(usize) -> String) -> CheckResult {
+        self.settle(Nanos::MAX, name);
+        let unjudged = if self.unjudged > 0 {
+            format!(" ({} too old to judge)", self.unjudged)
+        } else {
+            String::new()
+        };
+        CheckResult {
+            checker: "vote-quorum".into(),
+            verdict: if self.violations > 0 {
+                Verdict::Invalid
+            } else {
+                Verdict::Valid
+            },
+            figure: format!(
+                "{} leaders judged, {} without a majority of votes{unjudged}",
+                self.claims - self.unjudged,
+                self.violations
+            ),
+            evidence: self.evidence.clone(),
+            details: json!({
+                "applicable": true,
+                "claims": self.claims,
+                "unjudged": self.unjudged,
+                "violations": self.violations,
+                "majority": self.majority,
+                "min_support": self.min_support,
+                "slack_ms": self.slack_ns as f64 / 1e6,
+            }),
+        }
+    }
+}
