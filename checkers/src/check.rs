@@ -1766,14 +1766,25 @@ impl Run {
     }
 
     fn result_vote_quorum(&mut self) -> CheckResult {
-        if let Some(r) = self.no_votes("vote-quorum") {
-            return r;
+        // Without vote events, a peer-quorum target is judged from the terms
+        // its nodes reported; elections through a service have no voters.
+        let from_terms = self.votes_seen == 0
+            && !self.votes_expected()
+            && self.header.liveness == Liveness::PeerQuorum;
+        if !from_terms {
+            if let Some(r) = self.no_votes("vote-quorum") {
+                return r;
+            }
         }
         let mut tally = self
             .vote_quorum
             .take()
             .expect("vote-quorum is tracked when selected");
-        let r = tally.result(&|j| self.node_name(j));
+        let r = if from_terms {
+            tally.result_from_terms(&|j| self.node_name(j))
+        } else {
+            tally.result(&|j| self.node_name(j))
+        };
         self.vote_quorum = Some(tally);
         r
     }

@@ -8,9 +8,15 @@
 //! which is rare; the votes themselves show the miscount in every election
 //! it decides. Judged only when nodes emit `vote` events.
 //!
+//! Without vote events (most third-party nodes print none) it judges the
+//! weaker condition the node protocol still makes visible: a voter grants in
+//! term T only once it is in term T, and it reports the term before it acts
+//! on it, so a leader of T needs a majority that had reported T (or later).
+//!
 //! [`VoteQuorumTally`] keeps, per recent term, which voters granted each
-//! candidate. A claim waits one slack window (a vote line may be read a
-//! moment after the claim it made possible), then is judged once.
+//! candidate, and each node's highest reported term. A claim waits one slack
+//! window (a line may be read a moment after the claim it made possible),
+//! then is judged once, both ways.
 
 use std::collections::BTreeMap;
 
@@ -58,6 +64,12 @@ pub(crate) struct VoteQuorumTally {
     /// Smallest number of distinct voters behind a judged claim.
     min_support: Option<u32>,
     evidence: Vec<Evidence>,
+    /// Per node: the highest term it reported, and the seq of that report.
+    reached: Vec<(u64, u64)>,
+    /// The same judgement from reported terms (used without vote events).
+    term_violations: u64,
+    term_min_support: Option<u32>,
+    term_evidence: Vec<Evidence>,
 }
 
 impl VoteQuorumTally {
@@ -77,6 +89,10 @@ impl VoteQuorumTally {
             violations: 0,
             min_support: None,
             evidence: Vec::new(),
+            reached: vec![(0, 0); n],
+            term_violations: 0,
+            term_min_support: None,
+            term_evidence: Vec::new(),
         }
     }
 
@@ -122,7 +138,13 @@ impl VoteQuorumTally {
         name: &dyn Fn(usize) -> String,
     ) {
         self.settle(t, name);
-        if i >= self.n || !leader || self.claimed[i] == Some(term) {
+        if i >= self.n {
+            return;
+        }
+        if term > self.reached[i].0 || self.reached[i] == (0, 0) {
+            self.reached[i] = (term.max(self.reached[i].0), seq);
+        }
+        if !leader || self.claimed[i] == Some(term) {
             return;
         }
         self.claimed[i] = Some(term);
@@ -152,6 +174,7 @@ impl VoteQuorumTally {
 
     fn judge(&mut self, claim: PendingClaim, name: &dyn Fn(usize) -> String) {
         self.claims += 1;
+        self.judge_terms(claim, name);
         if claim.term < self.forgotten_below {
             self.unjudged += 1;
             return;
@@ -201,6 +224,79 @@ impl VoteQuorumTally {
         });
     }
 
+    /// From reported terms: did a majority (the claimant included) reach the
+    /// claimed term by the end of the claim's window?
+    fn judge_terms(&mut self, claim: PendingClaim, name: &dyn Fn(usize) -> String) {
+        let there: Vec<usize> = (0..self.n)
+            .filter(|&j| j == claim.node || self.reached[j].0 >= claim.term)
+            .collect();
+        let count = there.len() as u32;
+        self.term_min_support = Some(self.term_min_support.map_or(count, |m| m.min(count)));
+        if count >= self.majority {
+            return;
+        }
+        self.term_violations += 1;
+        if self.term_evidence.len() >= MAX_EVIDENCE {
+            return;
+        }
+        let who = name(claim.node);
+        let names: Vec<String> = there.iter().map(|&j| name(j)).collect();
+        let mut seqs: Vec<u64> = there
+            .iter()
+            .filter(|&&j| j != claim.node)
+            .map(|&j| self.reached[j].1)
+            .collect();
+        seqs.push(claim.seq);
+        seqs.sort_unstable();
+        seqs.dedup();
+        let mut nodes = vec![who.clone()];
+        nodes.extend(names.iter().filter(|n| **n != who).cloned());
+        self.term_evidence.push(Evidence {
+            seqs,
+            window: [claim.t.saturating_sub(self.slack_ns), claim.t],
+            nodes,
+            message: format!(
+                "{who} took office in term {term} (seq {seq}) when only {count} of {n} nodes, \
+                 itself included, had reported term {term} or later ({list}); a node grants a \
+                 vote in term {term} only once it is there, so no majority of {majority} can \
+                 have voted for it",
+                term = claim.term,
+                seq = claim.seq,
+                n = self.n,
+                list = names.join(", "),
+                majority = self.majority,
+            ),
+        });
+    }
+
+    /// The verdict without vote events, from reported terms: invalid when
+    /// some leader took office before a majority had reached its term.
+    pub fn result_from_terms(&mut self, name: &dyn Fn(usize) -> String) -> CheckResult {
+        self.settle(Nanos::MAX, name);
+        CheckResult {
+            checker: "vote-quorum".into(),
+            verdict: if self.term_violations > 0 {
+                Verdict::Invalid
+            } else {
+                Verdict::Valid
+            },
+            figure: format!(
+                "no vote events: {} leaders judged from reported terms, {} before a majority reached their term",
+                self.claims, self.term_violations
+            ),
+            evidence: self.term_evidence.clone(),
+            details: json!({
+                "applicable": true,
+                "source": "terms",
+                "claims": self.claims,
+                "violations": self.term_violations,
+                "majority": self.majority,
+                "min_support": self.term_min_support,
+                "slack_ms": self.slack_ns as f64 / 1e6,
+            }),
+        }
+    }
+
     /// The verdict: invalid when some leader lacked a majority of voters.
     /// Claims still waiting for their window are judged now.
     pub fn result(&mut self, name: &dyn Fn(usize) -> String) -> CheckResult {
@@ -225,6 +321,7 @@ impl VoteQuorumTally {
             evidence: self.evidence.clone(),
             details: json!({
                 "applicable": true,
+                "source": "votes",
                 "claims": self.claims,
                 "unjudged": self.unjudged,
                 "violations": self.violations,

@@ -149,8 +149,47 @@ fn a_claim_at_the_end_of_the_history_is_judged() {
 }
 
 #[test]
-fn without_vote_events_it_is_not_applicable_unless_they_were_expected() {
+fn without_vote_events_a_leader_needs_a_majority_that_reached_its_term() {
+    // Every node reports the term before it votes in it (node protocol):
+    // n2 and n3 follow n1 into term 1 within the slack, a majority of 5.
     let mut h = five();
+    h.state(300, 1, "candidate", 1);
+    h.state(301, 2, "follower", 1);
+    h.state(302, 1, "leader", 1);
+    h.state(330, 3, "follower", 1);
+    let r = h.vote_quorum();
+    assert_eq!(r.verdict, Verdict::Valid, "{r:?}");
+    assert_eq!(r.details["source"], "terms");
+    assert!(
+        r.figure.starts_with("no vote events: 1 leaders judged"),
+        "{}",
+        r.figure
+    );
+
+    // n1 campaigns on alone to term 4 and counts old grants: nobody else
+    // has reached term 4 when it takes office.
+    let mut h = five();
+    for i in 1..=5 {
+        h.state(100, i, "follower", 1);
+    }
+    h.state(300, 1, "candidate", 4);
+    let claim = h.state(900, 1, "leader", 4);
+    h.state(1500, 2, "follower", 4);
+    let r = h.vote_quorum();
+    assert_eq!(r.verdict, Verdict::Invalid, "{r:?}");
+    let e = &r.evidence[0];
+    assert!(e.seqs.contains(&claim));
+    assert!(
+        e.message
+            .contains("only 1 of 5 nodes, itself included, had reported term 4"),
+        "{}",
+        e.message
+    );
+}
+
+#[test]
+fn without_vote_events_a_service_election_is_not_applicable_and_expected_votes_are_unknown() {
+    let mut h = H::started(5, json!({"liveness": "via-infrastructure"}));
     h.state(302, 1, "leader", 1);
     let r = h.vote_quorum();
     assert_eq!(r.verdict, Verdict::Valid);

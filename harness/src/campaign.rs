@@ -29,7 +29,7 @@ use serde::Deserialize;
 use crate::run::{self, compact_duration, RunOptions};
 
 /// Campaign files built into the binary: `splitbrain campaign nightly`.
-pub const BUILTIN_CAMPAIGNS: [(&str, &str); 5] = [
+pub const BUILTIN_CAMPAIGNS: [(&str, &str); 6] = [
     (
         "nightly",
         include_str!("../../nodes/campaigns/nightly.toml"),
@@ -49,6 +49,10 @@ pub const BUILTIN_CAMPAIGNS: [(&str, &str); 5] = [
     (
         "etcd-elect",
         include_str!("../../nodes/campaigns/etcd-elect.toml"),
+    ),
+    (
+        "message-faults",
+        include_str!("../../nodes/campaigns/message-faults.toml"),
     ),
 ];
 

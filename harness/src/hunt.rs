@@ -288,11 +288,18 @@ pub fn hunt(
         for w in 0..jobs {
             let tx = tx.clone();
             let deal = &deal;
+            let dealer = &dealer;
             let _ = std::thread::Builder::new()
                 .name(format!("splitbrain-hunt-{w}"))
                 .spawn_scoped(scope, move || {
                     while let Some((_, plan, options)) = deal() {
                         let finished = carry_out(plan.clone(), &options);
+                        // Stop dealing before anyone asks for the next run.
+                        if finished.record.status == RunStatus::Invalid && !opts.all {
+                            if let Ok(mut d) = dealer.lock() {
+                                d.stop.get_or_insert_with(|| "found a violation".into());
+                            }
+                        }
                         if tx.send((plan, finished)).is_err() {
                             break;
                         }
@@ -519,6 +526,213 @@ fn clock_seed() -> u64 {
 /// Whether stderr shows a live status line (a terminal) or one line per run.
 pub fn live_status() -> bool {
     std::io::stderr().is_terminal()
+}
+
+/// One seeded bug of the built-in nodes, as the hunt benchmark runs it.
+#[derive(Debug, Clone)]
+pub struct SeededBug {
+    /// Label in the table (`raft+forget-term`, `bully (as is)`).
+    pub label: String,
+    /// Built-in target.
+    pub target: &'static str,
+    /// `--bug`, when the bug is a flag (bully is buggy as it is).
+    pub bug: Option<String>,
+}
+
+/// Every seeded bug of the built-in nodes, from their `Bug` enums, so a new
+/// bug is in the benchmark the day it is added.
+pub fn seeded_bugs() -> Vec<SeededBug> {
+    use clap::ValueEnum;
+    let names = |variants: Vec<Option<clap::builder::PossibleValue>>| -> Vec<String> {
+        variants
+            .into_iter()
+            .flatten()
+            .map(|v| v.get_name().to_string())
+            .collect()
+    };
+    let mut bugs = vec![];
+    let mut add = |target: &'static str, list: Vec<String>| {
+        for bug in list {
+            bugs.push(SeededBug {
+                label: format!("{target}+{bug}"),
+                target,
+                bug: Some(bug),
+            });
+        }
+    };
+    add(
+        "raft",
+        names(
+            nodes::raft::Bug::value_variants()
+                .iter()
+                .map(|b| b.to_possible_value())
+                .collect(),
+        ),
+    );
+    add(
+        "redis-lease",
+        names(
+            nodes::lease::core::LeaseBug::value_variants()
+                .iter()
+                .map(|b| b.to_possible_value())
+                .collect(),
+        ),
+    );
+    add(
+        "etcd-elect",
+        names(
+            nodes::etcd_elect::core::Bug::value_variants()
+                .iter()
+                .map(|b| b.to_possible_value())
+                .collect(),
+        ),
+    );
+    bugs.push(SeededBug {
+        label: "bully (as is)".into(),
+        target: "bully",
+        bug: None,
+    });
+    bugs
+}
+
+/// What `splitbrain bench hunt` was told.
+#[derive(Debug, Clone)]
+pub struct BenchHuntOptions {
+    /// Hunts per bug (the median is over them).
+    pub hunts: usize,
+    /// Each hunt's budget.
+    pub budget: Duration,
+    /// Only the bugs whose label contains one of these (all when empty).
+    pub only: Vec<String>,
+    /// First seed of the first hunt; hunt `h` of every bug starts at
+    /// `seed + 10_000 · h`, so hunts never share a run.
+    pub seed: u64,
+    /// The store the hunts write to.
+    pub store: PathBuf,
+    /// Set by SIGINT/SIGTERM.
+    pub interrupt: Arc<AtomicBool>,
+}
+
+/// The time `hunt` takes to find every seeded bug, with no bug-specific
+/// preset: `hunts` hunts per bug, the median campaign time to the first
+/// violation (a hunt that found nothing counts as never), the presets and
+/// checkers that found it. Prints one line per hunt, then the table.
+pub fn bench(opts: &BenchHuntOptions, out: &mut dyn std::io::Write) -> anyhow::Result<()> {
+    let bugs: Vec<SeededBug> = seeded_bugs()
+        .into_iter()
+        .filter(|b| opts.only.is_empty() || opts.only.iter().any(|o| b.label.contains(o.as_str())))
+        .collect();
+    if bugs.is_empty() {
+        anyhow::bail!(
+            "--only {} matches no seeded bug; the bugs are: {}",
+            opts.only.join(","),
+            seeded_bugs()
+                .iter()
+                .map(|b| b.label.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(vec![
+        "bug",
+        "found",
+        "median time to find",
+        "each hunt (s)",
+        "found by preset",
+        "caught by",
+    ]);
+    for b in &bugs {
+        let mut times: Vec<Option<Duration>> = vec![];
+        let mut presets: BTreeMap<String, usize> = BTreeMap::new();
+        let mut checkers: BTreeMap<String, usize> = BTreeMap::new();
+        for h in 0..opts.hunts {
+            if opts.interrupt.load(Ordering::SeqCst) {
+                break;
+            }
+            let hunt_opts = HuntOptions {
+                target: b.target.to_string(),
+                budget: opts.budget,
+                jobs: Some(1),
+                all: false,
+                seed: Some(opts.seed + 10_000 * h as u64),
+                time_limit: None,
+                nodes: None,
+                bug: b.bug.clone(),
+                node_args: vec![],
+                store: opts.store.clone(),
+                interrupt: opts.interrupt.clone(),
+            };
+            let outcome =
+                hunt(&hunt_opts, &mut |_| {}).map_err(|e| anyhow!("{}: {e:#}", b.label))?;
+            let found = outcome.find.as_ref();
+            writeln!(
+                out,
+                "{} hunt {}: {}",
+                b.label,
+                h + 1,
+                match found {
+                    Some(f) => format!(
+                        "found after {:.1} s ({}, {})",
+                        f.found_after.as_secs_f64(),
+                        f.record.plan.name(),
+                        f.record.invalid_checkers.join(", ")
+                    ),
+                    None => format!(
+                        "nothing in {} ({} runs)",
+                        compact_duration(opts.budget),
+                        outcome.summary.runs.len()
+                    ),
+                }
+            )?;
+            if let Some(f) = found {
+                *presets.entry(f.record.plan.preset.clone()).or_default() += 1;
+                for c in &f.record.invalid_checkers {
+                    *checkers.entry(c.clone()).or_default() += 1;
+                }
+            }
+            times.push(found.map(|f| f.found_after));
+        }
+        let found = times.iter().filter(|t| t.is_some()).count();
+        let mut sorted: Vec<Duration> = times.iter().map(|t| t.unwrap_or(Duration::MAX)).collect();
+        sorted.sort();
+        let median = if sorted.is_empty() {
+            "-".to_string()
+        } else {
+            match sorted[(sorted.len() - 1) / 2] {
+                Duration::MAX => format!("not found within {}", compact_duration(opts.budget)),
+                d => format!("{:.1} s", d.as_secs_f64()),
+            }
+        };
+        let each = times
+            .iter()
+            .map(|t| t.map_or("-".to_string(), |d| format!("{:.0}", d.as_secs_f64())))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let list = |m: &BTreeMap<String, usize>| {
+            m.iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        table.add_row(vec![
+            b.label.clone(),
+            format!("{found}/{}", times.len()),
+            median,
+            each,
+            list(&presets),
+            list(&checkers),
+        ]);
+    }
+    writeln!(
+        out,
+        "\nhunt: time to find each seeded bug ({} hunts each, budget {}, --jobs 1, no bug-specific preset)",
+        opts.hunts,
+        compact_duration(opts.budget)
+    )?;
+    writeln!(out, "{table}")?;
+    Ok(())
 }
 
 #[cfg(test)]

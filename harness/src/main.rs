@@ -113,7 +113,8 @@ struct FaultArgs {
     /// (default: drawn in 0.2–0.6 per fault).
     #[arg(long)]
     duplicate_probability: Option<f64>,
-    /// Fixed delay of a `delay-spike` (default: 1–3.5 × the maximum election timeout).
+    /// Fixed delay of a `delay-spike`, the same on every link (default: each
+    /// link its own, 1–3.5 × the maximum election timeout).
     #[arg(long, value_parser = parse_duration)]
     spike_delay: Option<Duration>,
     /// Fixed jitter of a `delay-spike`, at most its delay (default: 0.1–0.5 × the
@@ -190,7 +191,7 @@ struct CheckArgs {
 
 #[derive(clap::Args)]
 struct CampaignArgs {
-    /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options, etcd-elect.
+    /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options, etcd-elect, message-faults.
     file: String,
     /// Carry out only slice K of N of the matrix (runs whose index ≡ K-1 mod N).
     #[arg(long, value_parser = results::campaign::Shard::parse)]
@@ -316,6 +317,26 @@ enum BenchCommand {
         /// Events in the generated history.
         #[arg(long, default_value_t = 10_000_000)]
         events: u64,
+    },
+    /// Time `hunt` needs to find each seeded bug of the built-in nodes (the
+    /// table in docs/mutants.md).
+    Hunt {
+        /// Hunts per bug; the table gives the median.
+        #[arg(long, default_value_t = 5)]
+        hunts: usize,
+        /// Budget of each hunt (a bare number is seconds).
+        #[arg(long, default_value = "5m", value_parser = parse_duration)]
+        budget: Duration,
+        /// Only the bugs whose label contains one of these (comma-separated,
+        /// e.g. raft+count-replies,bully).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// First seed of the first hunt of every bug.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where the hunts' runs are stored.
+        #[arg(long, default_value = "store")]
+        store: PathBuf,
     },
 }
 
@@ -775,6 +796,27 @@ fn cmd_bench(what: BenchCommand) -> ExitCode {
             .map(|_| ())
             .map_err(anyhow::Error::from),
         BenchCommand::Check { events } => bench_check::run(events, &mut out),
+        BenchCommand::Hunt {
+            hunts,
+            budget,
+            only,
+            seed,
+            store,
+        } => {
+            let interrupt = Arc::new(AtomicBool::new(false));
+            campaign::watch_signals(interrupt.clone());
+            hunt::bench(
+                &hunt::BenchHuntOptions {
+                    hunts,
+                    budget,
+                    only,
+                    seed,
+                    store,
+                    interrupt,
+                },
+                &mut out,
+            )
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

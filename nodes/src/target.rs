@@ -4,6 +4,7 @@
 /// `(name, TOML text)` of every built-in target.
 pub const BUILTIN_TARGETS: &[(&str, &str)] = &[
     ("raft", include_str!("../targets/raft.toml")),
+    ("raft-tcp", include_str!("../targets/raft-tcp.toml")),
     ("etcd", include_str!("../targets/etcd.toml")),
     ("redis-lease", include_str!("../targets/redis-lease.toml")),
     ("bully", include_str!("../targets/bully.toml")),

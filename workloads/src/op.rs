@@ -82,6 +82,10 @@ pub enum LinkScope {
     All,
     /// A random non-empty subset of the directed links (each with probability 1/2).
     Random,
+    /// Every link to and from one random node: a slow node (a congested
+    /// NIC, a stalled disk under the network stack), whose requests and
+    /// replies all arrive late.
+    OneNode,
 }
 
 impl LinkScope {
@@ -90,6 +94,7 @@ impl LinkScope {
         match self {
             LinkScope::All => "all links",
             LinkScope::Random => "random links",
+            LinkScope::OneNode => "every link of one random node",
         }
     }
 }
@@ -211,6 +216,11 @@ pub enum Op {
         /// Which links.
         #[serde(default)]
         links: LinkScope,
+        /// Each link draws its own delay in `delay/2..=delay`, so some paths
+        /// are slower than others and replies cross terms (a drawn spike);
+        /// `false` delays every link by exactly `delay` (`--spike-delay`).
+        #[serde(default)]
+        spread: bool,
     },
     /// Isolate a node and heal it again, quickly and repeatedly: the cut is on
     /// for `period`, off for `period`, `count` times, and ends healed.
@@ -401,13 +411,24 @@ impl fmt::Display for Op {
                 delay,
                 jitter,
                 links,
-            } => write!(
-                f,
-                "delay spike +{} ±{} on {}",
-                human(delay),
-                human(jitter),
-                links.describe()
-            ),
+                spread,
+            } => {
+                let amount = if *spread {
+                    format!(
+                        "+{}–{}",
+                        human(&Duration::from_millis(delay.as_millis() as u64 / 2)),
+                        human(delay)
+                    )
+                } else {
+                    format!("+{}", human(delay))
+                };
+                write!(
+                    f,
+                    "delay spike {amount} ±{} on {}",
+                    human(jitter),
+                    links.describe()
+                )
+            }
             Op::Flap {
                 target,
                 period,

@@ -440,6 +440,7 @@ pub fn resolve<R: Rng + ?Sized>(
             delay,
             jitter,
             links,
+            spread,
         } => {
             let fault = LinkFault {
                 delay: *delay,
@@ -447,6 +448,16 @@ pub fn resolve<R: Rng + ?Sized>(
                 ..LinkFault::default()
             };
             degrade_links(&mut resolved, *links, fault, view, rng);
+            if *spread {
+                if let Effect::Network(state) = &mut resolved.effect {
+                    for link in state.degraded.values_mut() {
+                        let share = random::between(rng, 0.5, 1.0);
+                        link.delay = Duration::from_millis(
+                            (delay.as_millis() as f64 * share).round() as u64,
+                        );
+                    }
+                }
+            }
         }
         Op::Heal => resolved.effect = Effect::Network(NetState::healed()),
         Op::Resume => {
@@ -619,6 +630,16 @@ fn degrade<R: Rng + ?Sized>(
             }
             chosen
         }
+        LinkScope::OneNode => match view.nodes.as_slice() {
+            [] => links,
+            nodes => {
+                let slow = random::choose(rng, nodes).clone();
+                links
+                    .into_iter()
+                    .filter(|(from, to)| *from == slow || *to == slow)
+                    .collect()
+            }
+        },
     };
     chosen.into_iter().map(|link| (link, fault)).collect()
 }

@@ -510,19 +510,33 @@ fn fault_op(family: Preset, duration: Duration, timing: &Timing, rng: &mut ChaCh
         }
         Preset::DelaySpike => {
             // Longer than an election timeout: a reply from an earlier term
-            // arrives after its candidate moved on to the next.
+            // arrives after its candidate moved on to the next. A drawn
+            // spike gives each link its own delay in delay/2..delay (2–3.5 ×
+            // the maximum election timeout, so every link is at least 1 ×):
+            // uneven paths split votes and make replies cross terms.
+            let spread = timing.knobs.spike_delay.is_none();
             let delay = timing
                 .knobs
                 .spike_delay
-                .unwrap_or_else(|| round_ms(max_timeout.mul_f64(random::between(rng, 1.0, 3.5))));
+                .unwrap_or_else(|| round_ms(max_timeout.mul_f64(random::between(rng, 2.0, 3.5))));
             let jitter = timing
                 .knobs
                 .spike_jitter
                 .unwrap_or_else(|| round_ms(max_timeout.mul_f64(random::between(rng, 0.1, 0.5))));
+            // Half the spikes slow one node down (every link to and from
+            // it): its grants and requests all arrive late, so it counts
+            // old grants while it campaigns on. The others hit a random
+            // link set: uneven paths split votes.
+            let links = if coin(rng) {
+                LinkScope::Random
+            } else {
+                LinkScope::OneNode
+            };
             Op::DelaySpike {
                 delay,
                 jitter: jitter.min(delay),
-                links: LinkScope::Random,
+                links,
+                spread,
             }
         }
         // Never dealt: `families()` of these is empty or expands to real families.

@@ -302,9 +302,20 @@ fn message_faults_draw_within_their_documented_ranges() {
                     delay,
                     jitter,
                     links,
+                    spread,
                 } => {
-                    assert_eq!(*links, workloads::LinkScope::Random);
-                    assert!(*delay >= ms(300), "longer than an election timeout");
+                    assert!(
+                        matches!(
+                            links,
+                            workloads::LinkScope::Random | workloads::LinkScope::OneNode
+                        ),
+                        "{links:?}"
+                    );
+                    assert!(*spread, "a drawn spike spreads over the links");
+                    assert!(
+                        *delay >= ms(600),
+                        "its slower half is over an election timeout"
+                    );
                     assert!(*delay + *jitter <= ms(1200), "at most 4 × the maximum");
                     assert!(jitter <= delay);
                 }
@@ -338,8 +349,14 @@ fn fixed_fault_settings_are_used_and_bad_ones_name_their_option() {
     for f in s.faults() {
         match &f.op {
             Op::Duplicate { probability, .. } => assert_eq!(*probability, 0.9),
-            Op::DelaySpike { delay, jitter, .. } => {
-                assert_eq!((*delay, *jitter), (ms(2000), ms(100)))
+            Op::DelaySpike {
+                delay,
+                jitter,
+                spread,
+                ..
+            } => {
+                assert_eq!((*delay, *jitter), (ms(2000), ms(100)));
+                assert!(!spread, "a fixed delay is the same on every link");
             }
             other => panic!("unexpected {other}"),
         }
@@ -596,22 +613,22 @@ fn seed_42_mixed_is_pinned() {
         Duration::from_secs(30),
     );
     let expected = "
-    2.816s  delay spike +971ms ±67ms on random links
+    2.816s  delay spike +501ms–1s 3ms ±67ms on random links
     5.337s  heal
-    7.300s  flap isolation of leader every 142ms ×3
-    8.152s  heal
-    9.860s  slow links +25ms ±12ms
-    11.085s  heal
-    12.425s  one-way: leader receives but cannot send
-    13.406s  heal
-    16.288s  pause minority for 1s 977ms
-    18.265s  resume paused nodes
-    19.165s  partition majority/minority
-    20.491s  heal
-    23.172s  duplicate 37% on all links, copies up to 100ms late
-    25.534s  heal
-    26.480s  bridge via random
-    27.442s  heal
+    6.424s  flap isolation of leader every 115ms ×5
+    7.574s  heal
+    10.885s  slow links +23ms ±11ms
+    13.067s  heal
+    14.064s  one-way: leader receives but cannot send
+    15.789s  heal
+    17.927s  pause minority for 1s 977ms
+    19.904s  resume paused nodes
+    20.804s  partition majority/minority
+    22.130s  heal
+    24.811s  duplicate 37% on all links, copies up to 100ms late
+    27.173s  heal
+    28.119s  bridge via random
+    29.081s  heal
 ";
     let text = schedule.to_string();
     let actual: Vec<&str> = text.lines().map(str::trim).collect();

@@ -257,7 +257,6 @@ impl Cluster {
         self.deliver_all();
     }
 
-
     fn crash(&mut self, id: &str) {
         self.nodes.remove(id);
     }
