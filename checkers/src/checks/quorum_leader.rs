@@ -14,12 +14,12 @@
 
 use serde_json::json;
 
-use crate::history::{Nanos, NetRecord, Role, RunHeader, Source};
+use super::{note, Check, MAX_EVIDENCE};
+use crate::check::CheckOptions;
+use crate::history::{Liveness, Nanos, NetRecord, ProcessEvent, Role, RunHeader, Source};
 use crate::model::{HistoryModel, NodeSet};
+use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
-
-/// Evidence entries kept (the first violations).
-const MAX_EVIDENCE: usize = 20;
 
 /// The least slack, whatever the header says (stdout read latency).
 const MIN_SLACK_MS: u64 = 20;
@@ -250,14 +250,57 @@ impl QuorumLeaderTally {
 
 /// The verdict for a target that elects through shared infrastructure:
 /// its nodes need no quorum of peers, so there is nothing to judge.
-pub(crate) fn not_applicable() -> CheckResult {
+fn not_applicable() -> CheckResult {
     CheckResult {
         checker: "quorum-leader".into(),
         verdict: Verdict::Valid,
         figure: "not applicable: liveness via-infrastructure".into(),
-        evidence: vec![crate::check::note(
+        evidence: vec![note(
             "the target elects through shared infrastructure, not a quorum of peers; nothing to judge",
         )],
         details: json!({"applicable": false}),
+    }
+}
+
+/// The checker: a tally for peer-quorum targets, nothing to judge otherwise.
+struct QuorumLeader {
+    tally: Option<QuorumLeaderTally>,
+}
+
+pub(super) fn make(h: &RunHeader, _: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let tally = (h.liveness == Liveness::PeerQuorum)
+        .then(|| QuorumLeaderTally::new(model.history.n, model.history.quorum(), slack_ns(h)));
+    Box::new(QuorumLeader { tally })
+}
+
+impl Check for QuorumLeader {
+    fn observe(&mut self, obs: &Observation<'_>, model: &RunModel) {
+        let Some(q) = &mut self.tally else { return };
+        match obs.what {
+            Observed::State {
+                node, role, term, ..
+            } if node < model.history.n => {
+                q.on_state(node, role, term, obs.t, obs.seq, &|j| model.node_name(j));
+            }
+            Observed::Process {
+                node: Some(i),
+                event: ProcessEvent::Start,
+                ..
+            } => q.on_start(i, obs.t, obs.seq),
+            Observed::Net(net) => q.on_net(&model.history, net, obs.t, obs.seq),
+            _ => {}
+        }
+    }
+
+    /// Not applicable (via-infrastructure): nothing judged to distrust.
+    fn judged_from_links(&self) -> bool {
+        self.tally.is_some()
+    }
+
+    fn finish(self: Box<Self>, _: &RunModel) -> CheckResult {
+        match &self.tally {
+            Some(q) => q.result(),
+            None => not_applicable(),
+        }
     }
 }

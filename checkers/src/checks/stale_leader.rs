@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::history::{Nanos, RunHeader, Source};
+use super::{Check, MAX_EVIDENCE};
+use crate::check::CheckOptions;
+use crate::history::{Liveness, Nanos, RunHeader, Source};
+use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
-
-/// Evidence entries kept (the longest violations).
-const MAX_EVIDENCE: usize = 20;
 
 /// Why a pair is exposed right now: the leader's live claim and the peer's
 /// higher-term report.
@@ -240,6 +240,110 @@ fn human(ns: u64) -> String {
         format!("{:.1} s", ns as f64 / 1e9)
     } else {
         format!("{} ms", ms(ns))
+    }
+}
+
+/// The checker: re-evaluates the pairs an event can change.
+struct StaleLeader {
+    tally: StaleLeaderTally,
+}
+
+pub(super) fn make(h: &RunHeader, opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    Box::new(StaleLeader {
+        tally: StaleLeaderTally::new(model.history.n, bound_ns(h, opts.stale_leader_bound)),
+    })
+}
+
+/// Is `leader` exposed to `peer` now: a live claim in a term below the live
+/// peer's reported term, with both able to hear each other (links both
+/// ways; via infrastructure: both reach the live services)?
+fn stale_contact(model: &RunModel, leader: usize, peer: usize) -> Option<Contact> {
+    let l = &model.views[leader];
+    if !l.live_claim {
+        return None;
+    }
+    let claim = l.belief?;
+    let (peer_term, peer_seq) = model.views[peer].reported?;
+    let history = &model.history;
+    if peer_term <= claim.term || !history.life[leader].live() || !history.life[peer].live() {
+        return None;
+    }
+    let hear = match history.liveness {
+        Liveness::PeerQuorum => history.connected(leader, peer),
+        Liveness::ViaInfrastructure => {
+            history.in_quorum_among(leader, !0) && history.in_quorum_among(peer, !0)
+        }
+    };
+    hear.then_some(Contact {
+        claim_term: claim.term,
+        claim_seq: l.live_claim_seq,
+        peer_term,
+        peer_seq,
+    })
+}
+
+impl StaleLeader {
+    /// Re-evaluate the pairs `node` takes part in (every pair when `None`).
+    fn update(
+        &mut self,
+        model: &RunModel,
+        seq: u64,
+        t: Nanos,
+        node: Option<usize>,
+        lifecycle: bool,
+    ) {
+        let n = model.history.n;
+        let stale = &mut self.tally;
+        match node {
+            Some(i) if i < n => {
+                for j in (0..n).filter(|&j| j != i) {
+                    stale.observe(i, j, stale_contact(model, i, j), t, seq, lifecycle);
+                    stale.observe(j, i, stale_contact(model, j, i), t, seq, lifecycle);
+                }
+            }
+            Some(_) => {}
+            None => {
+                for l in 0..n {
+                    for m in (0..n).filter(|&m| m != l) {
+                        stale.observe(l, m, stale_contact(model, l, m), t, seq, lifecycle);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Check for StaleLeader {
+    fn observe(&mut self, obs: &Observation<'_>, model: &RunModel) {
+        let (seq, t) = (obs.seq, obs.t);
+        match obs.what {
+            Observed::Net(_) => self.update(model, seq, t, None, true),
+            // A service's life changes every pair under via-infrastructure.
+            Observed::Process {
+                node: Some(i),
+                applied: true,
+                ..
+            } => {
+                let node = model.history.is_node(i).then_some(i);
+                self.update(model, seq, t, node, true);
+            }
+            // Repeated observations change nothing a pair depends on.
+            Observed::State {
+                node,
+                claim_changed: true,
+                ..
+            } => self.update(model, seq, t, Some(node), false),
+            _ => {}
+        }
+    }
+
+    fn judged_from_links(&self) -> bool {
+        true
+    }
+
+    fn finish(mut self: Box<Self>, model: &RunModel) -> CheckResult {
+        self.tally.close_all(model.end_t);
+        self.tally.result(&|i| model.node_name(i))
     }
 }
 

@@ -22,12 +22,13 @@ use std::collections::BTreeMap;
 
 use serde_json::json;
 
-use crate::history::Nanos;
+use super::quorum_leader::slack_ns;
+use super::{no_votes, Check, MAX_EVIDENCE};
+use crate::check::CheckOptions;
+use crate::history::{Liveness, Nanos, Role, RunHeader};
 use crate::model::NodeSet;
+use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
-
-/// Evidence entries kept (the first violations).
-const MAX_EVIDENCE: usize = 20;
 
 /// Terms whose grants are remembered; the lowest is forgotten beyond this, so
 /// memory is bounded whatever the history's length. A claim for a forgotten
@@ -329,6 +330,59 @@ impl VoteQuorumTally {
                 "min_support": self.min_support,
                 "slack_ms": self.slack_ns as f64 / 1e6,
             }),
+        }
+    }
+}
+
+/// The checker over the tally.
+struct VoteQuorum {
+    tally: VoteQuorumTally,
+}
+
+pub(super) fn make(h: &RunHeader, _: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    Box::new(VoteQuorum {
+        tally: VoteQuorumTally::new(model.history.n, model.history.quorum(), slack_ns(h)),
+    })
+}
+
+impl Check for VoteQuorum {
+    fn observe(&mut self, obs: &Observation<'_>, model: &RunModel) {
+        let names = |j| model.node_name(j);
+        match obs.what {
+            Observed::State {
+                node, role, term, ..
+            } if node < model.history.n => {
+                self.tally
+                    .on_state(node, role == Role::Leader, term, obs.t, obs.seq, &names);
+            }
+            Observed::Vote {
+                node,
+                term,
+                candidate,
+                ..
+            } => self
+                .tally
+                .on_vote(node, candidate, term, obs.t, obs.seq, &names),
+            _ => {}
+        }
+    }
+
+    fn finish(mut self: Box<Self>, model: &RunModel) -> CheckResult {
+        // Without vote events, a peer-quorum target is judged from the terms
+        // its nodes reported; elections through a service have no voters.
+        let from_terms = model.votes_seen == 0
+            && !model.votes_expected()
+            && model.header.liveness == Liveness::PeerQuorum;
+        if !from_terms {
+            if let Some(r) = no_votes("vote-quorum", model) {
+                return r;
+            }
+        }
+        let names = |j| model.node_name(j);
+        if from_terms {
+            self.tally.result_from_terms(&names)
+        } else {
+            self.tally.result(&names)
         }
     }
 }

@@ -1,0 +1,191 @@
+//! Every checker of contract 4, one module each, behind one small trait.
+//!
+//! A checker sees each event once, after the shared [`RunModel`] took it in
+//! ([`Check::observe`]), and the time between events under the state that
+//! held ([`Check::advance`]); at the end it judges ([`Check::finish`]). Each
+//! keeps only its own tallies, so checkers are independent: adding one is a
+//! new module and one line in [`REGISTRY`], whose order is the report order,
+//! the `--only` vocabulary and the JSON order. Jepsen's `checker/compose`
+//! over independent checkers is the model.
+
+use serde_json::json;
+
+use crate::check::CheckOptions;
+use crate::history::RunHeader;
+use crate::run_model::{Observation, RunModel};
+use crate::verdict::{CheckResult, Evidence, Verdict};
+
+mod crashes;
+mod election_gap;
+mod leader_agreement;
+mod lease_overlap;
+mod quorum_leader;
+mod stability;
+mod stale_leader;
+mod term_monotonic;
+mod term_uniqueness;
+mod vote_once;
+mod vote_quorum;
+mod vote_up_to_date;
+
+/// Evidence kept per checker: enough to act on, bounded so memory is too.
+pub(crate) const MAX_EVIDENCE: usize = 20;
+/// Items kept in `details` lists (gaps, unnecessary elections, ...).
+pub(crate) const MAX_LISTED: usize = 200;
+
+/// One checker: independent state over the shared model.
+pub(crate) trait Check {
+    /// `dt` nanoseconds passed under the model's current state (called
+    /// before the model takes in the next event).
+    fn advance(&mut self, _dt: u64, _model: &RunModel) {}
+
+    /// The model took in an event; judge what it changed.
+    fn observe(&mut self, obs: &Observation<'_>, model: &RunModel);
+
+    /// Judged from which links were down: such a verdict means nothing when
+    /// node traffic bypassed the proxy during a run with network faults.
+    fn judged_from_links(&self) -> bool {
+        false
+    }
+
+    /// The verdict on the whole history.
+    fn finish(self: Box<Self>, model: &RunModel) -> CheckResult;
+}
+
+/// A registered checker: its contract name and how to build it for a run.
+pub(crate) struct Entry {
+    pub name: &'static str,
+    /// A violation is a bug whatever the faults (listed in `SAFETY_CHECKERS`).
+    pub safety: bool,
+    /// Needs the model's healthy quorum and effective leader.
+    pub liveness: bool,
+    pub make: fn(&RunHeader, &CheckOptions, &RunModel) -> Box<dyn Check>,
+}
+
+/// Every checker, in report order (contract 4).
+pub(crate) const REGISTRY: [Entry; 12] = [
+    Entry {
+        name: "term-uniqueness",
+        safety: true,
+        liveness: false,
+        make: term_uniqueness::make,
+    },
+    Entry {
+        name: "term-monotonic",
+        safety: true,
+        liveness: false,
+        make: term_monotonic::make,
+    },
+    Entry {
+        name: "election-gap",
+        safety: false,
+        liveness: true,
+        make: election_gap::make,
+    },
+    Entry {
+        name: "stability",
+        safety: false,
+        liveness: true,
+        make: stability::make,
+    },
+    Entry {
+        name: "lease-overlap",
+        safety: false,
+        liveness: true,
+        make: lease_overlap::make,
+    },
+    Entry {
+        name: "leader-agreement",
+        safety: true,
+        liveness: false,
+        make: leader_agreement::make,
+    },
+    Entry {
+        name: "stale-leader",
+        safety: false,
+        liveness: false,
+        make: stale_leader::make,
+    },
+    Entry {
+        name: "vote-once",
+        safety: true,
+        liveness: false,
+        make: vote_once::make,
+    },
+    Entry {
+        name: "vote-up-to-date",
+        safety: true,
+        liveness: false,
+        make: vote_up_to_date::make,
+    },
+    Entry {
+        name: "quorum-leader",
+        safety: true,
+        liveness: false,
+        make: quorum_leader::make,
+    },
+    Entry {
+        name: "vote-quorum",
+        safety: true,
+        liveness: false,
+        make: vote_quorum::make,
+    },
+    Entry {
+        name: "crashes",
+        safety: false,
+        liveness: false,
+        make: crashes::make,
+    },
+];
+
+/// Number of safety checkers in [`REGISTRY`].
+pub(crate) const fn safety_count() -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < REGISTRY.len() {
+        if REGISTRY[i].safety {
+            n += 1;
+        }
+        i += 1;
+    }
+    n
+}
+
+/// Evidence that only explains (no seqs, no window).
+pub(crate) fn note(message: &str) -> Evidence {
+    Evidence {
+        seqs: vec![],
+        window: [0, 0],
+        nodes: vec![],
+        message: message.to_string(),
+    }
+}
+
+/// The result of a vote checker when no vote was recorded: not applicable
+/// when the target prints none, unknown when its header says it should.
+pub(crate) fn no_votes(name: &str, model: &RunModel) -> Option<CheckResult> {
+    if model.votes_seen > 0 {
+        return None;
+    }
+    let expected = model.votes_expected();
+    let (verdict, figure, message) = if expected {
+        (
+            Verdict::Unknown,
+            "no vote events (expected)",
+            "the header says vote events are expected, but none were recorded",
+        )
+    } else {
+        (
+            Verdict::Valid,
+            "not applicable: no vote events",
+            "the target emits no vote events; nothing to judge",
+        )
+    };
+    Some(CheckResult {
+        checker: name.into(),
+        verdict,
+        figure: figure.into(),
+        evidence: vec![note(message)],
+        details: json!({"applicable": false, "votes": 0, "votes_expected": expected}),
+    })
+}
