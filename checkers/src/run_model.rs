@@ -7,7 +7,7 @@
 //! leadership claims in force, the faults in force, the effective leader and
 //! the tenures for the elections table. [`RunModel::apply`] turns an event
 //! into an [`Observation`]: what changed, in the model's terms, for the
-//! checkers in [`crate::checks`] to judge.
+//! checkers (module `checks`) to judge.
 
 use crate::fast::Ev;
 use crate::history::{

@@ -13,6 +13,11 @@ use workloads::{ClusterView, Effect, NetState, Op, ResolvedOp, Schedule, Schedul
 use crate::cluster::Cluster;
 use crate::recorder::{Moment, Recorder};
 
+/// Why a datagram-only fault changed nothing on a TCP target, for the
+/// schedule listing and the history (never silently skipped).
+pub const TCP_DATAGRAM_NOTE: &str =
+    "no effect on TCP: a stream neither duplicates nor reorders (recorded, nothing changed)";
+
 /// How long a killed node's stdout may take to drain before `kill` is recorded.
 const KILL_DRAIN: Duration = Duration::from_millis(300);
 
@@ -320,7 +325,7 @@ impl<'a> Nemesis<'a> {
             }
         };
         if self.tcp && op.is_datagram_only() {
-            resolved.note = Some(crate::run::TCP_DATAGRAM_NOTE.to_string());
+            resolved.note = Some(TCP_DATAGRAM_NOTE.to_string());
             if let Effect::Network(state) = &mut resolved.effect {
                 state.degraded.clear();
             }

@@ -145,11 +145,6 @@ pub fn fault_inputs(
     Ok((target, presets))
 }
 
-/// Why a datagram-only fault changed nothing on a TCP target, for the
-/// schedule listing and the history (never silently skipped).
-pub const TCP_DATAGRAM_NOTE: &str =
-    "no effect on TCP: a stream neither duplicates nor reorders (recorded, nothing changed)";
-
 /// Execute one run.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     let (target, presets) =

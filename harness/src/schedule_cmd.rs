@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use crate::run::{fault_inputs, fault_timing, TCP_DATAGRAM_NOTE};
+use crate::nemesis::TCP_DATAGRAM_NOTE;
+use crate::run::{fault_inputs, fault_timing};
 use crate::target::Transport;
 
 /// What `splitbrain schedule` was asked for.

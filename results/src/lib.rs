@@ -2,6 +2,7 @@
 //! Markdown, JUnit, HTML).
 
 pub mod campaign;
+mod exit;
 pub mod mutation;
 pub mod report;
 pub mod store;

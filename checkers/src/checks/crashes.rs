@@ -3,8 +3,7 @@
 
 use serde_json::json;
 
-use super::{Check, MAX_EVIDENCE, MAX_LISTED};
-use crate::check::CheckOptions;
+use super::{Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
 use crate::history::{ExitStatus, Nanos, RunHeader};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

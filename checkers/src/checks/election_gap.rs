@@ -5,8 +5,7 @@
 
 use serde_json::json;
 
-use super::{note, Check, MAX_EVIDENCE, MAX_LISTED};
-use crate::check::CheckOptions;
+use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
 use crate::history::{Nanos, RunHeader, Source};
 use crate::run_model::{ms, Causes, Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

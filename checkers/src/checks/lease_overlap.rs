@@ -5,8 +5,7 @@
 
 use serde_json::json;
 
-use super::{Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Nanos, RunHeader};
 use crate::model::NodeSet;
 use crate::run_model::{ms, NodeView, Observation, RunModel};

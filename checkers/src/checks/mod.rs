@@ -8,9 +8,10 @@
 //! the `--only` vocabulary and the JSON order. Jepsen's `checker/compose`
 //! over independent checkers is the model.
 
+use std::time::Duration;
+
 use serde_json::json;
 
-use crate::check::CheckOptions;
 use crate::history::RunHeader;
 use crate::run_model::{Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
@@ -188,4 +189,56 @@ pub(crate) fn no_votes(name: &str, model: &RunModel) -> Option<CheckResult> {
         evidence: vec![note(message)],
         details: json!({"applicable": false, "votes": 0, "votes_expected": expected}),
     })
+}
+
+/// Number of checkers.
+pub(crate) const CHECKER_COUNT: usize = REGISTRY.len();
+
+/// Names of every checker, in report order (contract 4), from the registry.
+pub const CHECKER_NAMES: [&str; CHECKER_COUNT] = {
+    let mut names = [""; CHECKER_COUNT];
+    let mut i = 0;
+    while i < CHECKER_COUNT {
+        names[i] = REGISTRY[i].name;
+        i += 1;
+    }
+    names
+};
+
+/// Checkers that judge safety (a violation is a bug, whatever the faults).
+pub const SAFETY_CHECKERS: [&str; safety_count()] = {
+    let mut names = [""; safety_count()];
+    let (mut i, mut k) = (0, 0);
+    while i < CHECKER_COUNT {
+        if REGISTRY[i].safety {
+            names[k] = REGISTRY[i].name;
+            k += 1;
+        }
+        i += 1;
+    }
+    names
+};
+
+/// How to run the checkers over a history.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CheckOptions {
+    /// Longest acceptable election gap; `None` uses the header's `gap_bound_ms`.
+    /// Lets `splitbrain check --gap-bound` re-judge an old run.
+    pub gap_bound: Option<Duration>,
+    /// Run only these checkers (names from [`CHECKER_NAMES`]); `None` runs all.
+    /// Unknown names are reported as a warning and ignored.
+    pub only: Option<Vec<String>>,
+    /// How long a leader may keep leading while it can hear a higher term;
+    /// `None` derives it from the header's timing (`stale-leader`).
+    pub stale_leader_bound: Option<Duration>,
+}
+
+impl CheckOptions {
+    /// Only the safety checkers: what a quick bug hunt or the bench needs.
+    pub fn safety_only() -> Self {
+        Self {
+            only: Some(SAFETY_CHECKERS.iter().map(|s| s.to_string()).collect()),
+            ..Self::default()
+        }
+    }
 }

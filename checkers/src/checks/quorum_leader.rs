@@ -14,8 +14,7 @@
 
 use serde_json::json;
 
-use super::{note, Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{note, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Liveness, Nanos, NetRecord, ProcessEvent, Role, RunHeader, Source};
 use crate::model::{HistoryModel, NodeSet};
 use crate::run_model::{Observation, Observed, RunModel};

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Liveness, Nanos, RunHeader, Source};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

@@ -4,8 +4,7 @@
 
 use serde_json::json;
 
-use super::{note, Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{note, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Nanos, RunHeader};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

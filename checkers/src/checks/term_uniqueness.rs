@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::{note, Check, MAX_EVIDENCE, MAX_LISTED};
-use crate::check::CheckOptions;
+use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
 use crate::history::{Nanos, Role, RunHeader};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::{no_votes, Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{no_votes, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Nanos, ProcessEvent, RunHeader};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};

@@ -23,8 +23,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 
 use super::quorum_leader::slack_ns;
-use super::{no_votes, Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{no_votes, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::{Liveness, Nanos, Role, RunHeader};
 use crate::model::NodeSet;
 use crate::run_model::{Observation, Observed, RunModel};

@@ -4,8 +4,7 @@
 
 use serde_json::json;
 
-use super::{no_votes, note, Check, MAX_EVIDENCE};
-use crate::check::CheckOptions;
+use super::{no_votes, note, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::RunHeader;
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
