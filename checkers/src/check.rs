@@ -77,6 +77,9 @@ pub fn check_reader<R: BufRead>(mut input: R, opts: &CheckOptions) -> Result<Rep
 struct Run {
     model: RunModel,
     checks: Vec<Box<dyn Check>>,
+    /// Indices into `checks` of the liveness checkers, the only ones that
+    /// integrate time: the others are not called between events.
+    timed: Vec<usize>,
 }
 
 /// The streaming checker: [`push`](Checker::push) every record in order,
@@ -136,9 +139,9 @@ impl Checker {
         match &mut self.run {
             Some(run) => {
                 let dt = run.model.advance(t);
-                if dt > 0 && run.model.liveness_on {
-                    for c in &mut run.checks {
-                        c.advance(dt, &run.model);
+                if dt > 0 {
+                    for &k in &run.timed {
+                        run.checks[k].advance(dt, &run.model);
                     }
                 }
                 let obs = run.model.apply(seq, ev);
@@ -148,18 +151,24 @@ impl Checker {
             }
             None => match ev {
                 Ev::Run(h) => {
-                    let liveness_on = REGISTRY
+                    let selected: Vec<_> = REGISTRY
                         .iter()
                         .zip(self.enabled)
-                        .any(|(e, on)| on && e.liveness);
-                    let model = RunModel::new(h, liveness_on, seq, t);
-                    let checks = REGISTRY
-                        .iter()
-                        .zip(self.enabled)
-                        .filter(|(_, on)| *on)
-                        .map(|(e, _)| (e.make)(h, &self.opts, &model))
+                        .filter_map(|(e, on)| on.then_some(e))
                         .collect();
-                    self.run = Some(Box::new(Run { model, checks }));
+                    let timed: Vec<usize> = (0..selected.len())
+                        .filter(|&k| selected[k].liveness)
+                        .collect();
+                    let model = RunModel::new(h, !timed.is_empty(), seq, t);
+                    let checks = selected
+                        .iter()
+                        .map(|e| (e.make)(&self.opts, &model))
+                        .collect();
+                    self.run = Some(Box::new(Run {
+                        model,
+                        checks,
+                        timed,
+                    }));
                 }
                 _ => self.no_header = true,
             },
@@ -207,7 +216,9 @@ impl Checker {
                 events,
             };
         };
-        let Run { mut model, checks } = *run;
+        let Run {
+            mut model, checks, ..
+        } = *run;
         warnings.append(&mut model.warnings());
         let results = checks
             .into_iter()

@@ -126,9 +126,8 @@ pub(crate) enum Observed<'a> {
     },
     /// A `net` record: the link state in force.
     Net(&'a NetRecord),
-    /// A `nemesis` operation (the faults in force are in the model).
-    Nemesis,
-    /// Anything no checker judges (stale lines, garbage, warnings, end).
+    /// Anything no checker judges directly (nemesis ops, stale lines,
+    /// garbage, warnings, end).
     Other,
 }
 
@@ -335,8 +334,9 @@ impl RunModel {
                 Observed::Net(net)
             }
             Ev::Nemesis(n) => {
+                // The faults in force, and the final stop, are the model's.
                 self.on_nemesis(seq, t, n);
-                Observed::Nemesis
+                Observed::Other
             }
             Ev::End { interrupted } => {
                 self.ended = true;

@@ -3,8 +3,8 @@
 
 use serde_json::json;
 
-use super::{Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
-use crate::history::{ExitStatus, Nanos, RunHeader};
+use super::{Check, MAX_EVIDENCE, MAX_LISTED};
+use crate::history::{ExitStatus, Nanos};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -19,13 +19,9 @@ struct Crash {
 }
 
 #[derive(Default)]
-struct Crashes {
+pub(super) struct Crashes {
     crashes: Vec<Crash>,
     count: u64,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<Crashes>::default()
 }
 
 impl Check for Crashes {

@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
-use crate::history::{Nanos, RunHeader, Source};
+use crate::history::{Nanos, Source};
 use crate::run_model::{ms, Causes, Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -49,7 +49,8 @@ struct ElectionGaps {
     stop: Option<StopSnapshot>,
 }
 
-pub(super) fn make(h: &RunHeader, opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+pub(super) fn make(opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let h = &model.header;
     let bound_ns = match opts.gap_bound {
         Some(d) => d.as_nanos().min(u64::MAX as u128) as u64,
         None => h.gap_bound_ms.saturating_mul(1_000_000),

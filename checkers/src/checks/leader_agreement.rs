@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
-use crate::history::{Nanos, Role, RunHeader};
+use super::{note, Check, MAX_EVIDENCE, MAX_LISTED};
+use crate::history::{Nanos, Role};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -26,14 +26,10 @@ struct TermLeader {
 }
 
 #[derive(Default)]
-struct LeaderAgreement {
+pub(super) struct LeaderAgreement {
     term_leaders: HashMap<u64, TermLeader>,
     conflicts: u64,
     evidence: Vec<Evidence>,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<LeaderAgreement>::default()
 }
 
 impl LeaderAgreement {

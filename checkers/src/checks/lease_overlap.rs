@@ -6,7 +6,7 @@
 use serde_json::json;
 
 use super::{Check, CheckOptions, MAX_EVIDENCE};
-use crate::history::{Nanos, RunHeader};
+use crate::history::Nanos;
 use crate::model::NodeSet;
 use crate::run_model::{ms, NodeView, Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
@@ -78,7 +78,8 @@ struct LeaseOverlap {
     tolerance_ns: u64,
 }
 
-pub(super) fn make(h: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
+pub(super) fn make(_: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let h = &model.header;
     Box::new(LeaseOverlap {
         live: OverlapTally::default(),
         belief: OverlapTally::default(),

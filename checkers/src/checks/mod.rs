@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::history::RunHeader;
 use crate::run_model::{Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -37,7 +36,7 @@ pub(crate) const MAX_LISTED: usize = 200;
 /// One checker: independent state over the shared model.
 pub(crate) trait Check {
     /// `dt` nanoseconds passed under the model's current state (called
-    /// before the model takes in the next event).
+    /// before the model takes in the next event, for `liveness` entries only).
     fn advance(&mut self, _dt: u64, _model: &RunModel) {}
 
     /// The model took in an event; judge what it changed.
@@ -58,9 +57,10 @@ pub(crate) struct Entry {
     pub name: &'static str,
     /// A violation is a bug whatever the faults (listed in `SAFETY_CHECKERS`).
     pub safety: bool,
-    /// Needs the model's healthy quorum and effective leader.
+    /// Needs the model's healthy quorum and effective leader, and the time
+    /// between events ([`Check::advance`] is called only for these).
     pub liveness: bool,
-    pub make: fn(&RunHeader, &CheckOptions, &RunModel) -> Box<dyn Check>,
+    pub make: fn(&CheckOptions, &RunModel) -> Box<dyn Check>,
 }
 
 /// Every checker, in report order (contract 4).
@@ -69,13 +69,13 @@ pub(crate) const REGISTRY: [Entry; 12] = [
         name: "term-uniqueness",
         safety: true,
         liveness: false,
-        make: term_uniqueness::make,
+        make: fresh::<term_uniqueness::TermUniqueness>,
     },
     Entry {
         name: "term-monotonic",
         safety: true,
         liveness: false,
-        make: term_monotonic::make,
+        make: fresh::<term_monotonic::TermMonotonic>,
     },
     Entry {
         name: "election-gap",
@@ -87,7 +87,7 @@ pub(crate) const REGISTRY: [Entry; 12] = [
         name: "stability",
         safety: false,
         liveness: true,
-        make: stability::make,
+        make: fresh::<stability::Stability>,
     },
     Entry {
         name: "lease-overlap",
@@ -99,7 +99,7 @@ pub(crate) const REGISTRY: [Entry; 12] = [
         name: "leader-agreement",
         safety: true,
         liveness: false,
-        make: leader_agreement::make,
+        make: fresh::<leader_agreement::LeaderAgreement>,
     },
     Entry {
         name: "stale-leader",
@@ -111,13 +111,13 @@ pub(crate) const REGISTRY: [Entry; 12] = [
         name: "vote-once",
         safety: true,
         liveness: false,
-        make: vote_once::make,
+        make: fresh::<vote_once::VoteOnce>,
     },
     Entry {
         name: "vote-up-to-date",
         safety: true,
         liveness: false,
-        make: vote_up_to_date::make,
+        make: fresh::<vote_up_to_date::VoteUpToDate>,
     },
     Entry {
         name: "quorum-leader",
@@ -135,7 +135,7 @@ pub(crate) const REGISTRY: [Entry; 12] = [
         name: "crashes",
         safety: false,
         liveness: false,
-        make: crashes::make,
+        make: fresh::<crashes::Crashes>,
     },
 ];
 
@@ -150,6 +150,11 @@ pub(crate) const fn safety_count() -> usize {
         i += 1;
     }
     n
+}
+
+/// A checker that starts empty, whatever the run: most of them.
+fn fresh<T: Check + Default + 'static>(_: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
+    Box::<T>::default()
 }
 
 /// Evidence that only explains (no seqs, no window).

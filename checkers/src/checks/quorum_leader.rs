@@ -266,7 +266,8 @@ struct QuorumLeader {
     tally: Option<QuorumLeaderTally>,
 }
 
-pub(super) fn make(h: &RunHeader, _: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+pub(super) fn make(_: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let h = &model.header;
     let tally = (h.liveness == Liveness::PeerQuorum)
         .then(|| QuorumLeaderTally::new(model.history.n, model.history.quorum(), slack_ns(h)));
     Box::new(QuorumLeader { tally })

@@ -4,8 +4,8 @@
 
 use serde_json::json;
 
-use super::{Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
-use crate::history::{Nanos, RunHeader};
+use super::{Check, MAX_EVIDENCE, MAX_LISTED};
+use crate::history::Nanos;
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -24,7 +24,7 @@ struct UnnecessaryElection {
 }
 
 #[derive(Default)]
-struct Stability {
+pub(super) struct Stability {
     /// The last effective leader: (node, term, claim seq).
     prev_leader: Option<(usize, u64, u64)>,
     /// It died, paused or left every healthy quorum since.
@@ -34,10 +34,6 @@ struct Stability {
     leader_changes: u64,
     unnecessary: Vec<UnnecessaryElection>,
     unnecessary_count: u64,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<Stability>::default()
 }
 
 impl Check for Stability {

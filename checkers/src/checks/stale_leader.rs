@@ -247,7 +247,8 @@ struct StaleLeader {
     tally: StaleLeaderTally,
 }
 
-pub(super) fn make(h: &RunHeader, opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+pub(super) fn make(opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let h = &model.header;
     Box::new(StaleLeader {
         tally: StaleLeaderTally::new(model.history.n, bound_ns(h, opts.stale_leader_bound)),
     })

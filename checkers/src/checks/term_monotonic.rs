@@ -4,21 +4,17 @@
 
 use serde_json::json;
 
-use super::{note, Check, CheckOptions, MAX_EVIDENCE};
-use crate::history::{Nanos, RunHeader};
+use super::{note, Check, MAX_EVIDENCE};
+use crate::history::Nanos;
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
 #[derive(Default)]
-struct TermMonotonic {
+pub(super) struct TermMonotonic {
     /// Per node: the last reported (term, seq, t, incarnation).
     last_state: Vec<Option<(u64, u64, Nanos, u32)>>,
     decreases: u64,
     evidence: Vec<Evidence>,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<TermMonotonic>::default()
 }
 
 impl Check for TermMonotonic {
@@ -31,19 +27,18 @@ impl Check for TermMonotonic {
         if self.last_state.len() <= i {
             self.last_state.resize(i + 1, None);
         }
-        let life = model.history.life.get(i).cloned().unwrap_or_default();
-        let inc = life.incarnation;
+        let (inc, last_start) = model
+            .history
+            .life
+            .get(i)
+            .map_or((0, None), |l| (l.incarnation, l.last_start_seq));
         if let Some((last_term, last_seq, last_t, last_inc)) = self.last_state[i] {
             if term < last_term && (last_inc == inc || model.header.persistent_term) {
                 self.decreases += 1;
                 if self.evidence.len() < MAX_EVIDENCE {
                     let node = model.node_name(i);
                     let mut seqs = vec![last_seq];
-                    let restart = if last_inc != inc {
-                        life.last_start_seq
-                    } else {
-                        None
-                    };
+                    let restart = if last_inc != inc { last_start } else { None };
                     seqs.extend(restart);
                     seqs.push(seq);
                     let message = match restart {

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
-use crate::history::{Nanos, Role, RunHeader};
+use super::{note, Check, MAX_EVIDENCE, MAX_LISTED};
+use crate::history::{Nanos, Role};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
@@ -21,15 +21,11 @@ struct TermClaim {
 }
 
 #[derive(Default)]
-struct TermUniqueness {
+pub(super) struct TermUniqueness {
     term_claims: HashMap<u64, TermClaim>,
     claims_seen: u64,
     conflicts: u64,
     evidence: Vec<Evidence>,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<TermUniqueness>::default()
 }
 
 impl TermUniqueness {

@@ -5,21 +5,17 @@ use std::collections::HashMap;
 
 use serde_json::json;
 
-use super::{no_votes, Check, CheckOptions, MAX_EVIDENCE};
-use crate::history::{Nanos, ProcessEvent, RunHeader};
+use super::{no_votes, Check, MAX_EVIDENCE};
+use crate::history::{Nanos, ProcessEvent};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
 #[derive(Default)]
-struct VoteOnce {
+pub(super) struct VoteOnce {
     /// Per voter: the first grant of each term, (candidate, seq, t).
     votes: Vec<HashMap<u64, (u32, u64, Nanos)>>,
     double: u64,
     evidence: Vec<Evidence>,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<VoteOnce>::default()
 }
 
 impl Check for VoteOnce {

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use super::quorum_leader::slack_ns;
 use super::{no_votes, Check, CheckOptions, MAX_EVIDENCE};
-use crate::history::{Liveness, Nanos, Role, RunHeader};
+use crate::history::{Liveness, Nanos, Role};
 use crate::model::NodeSet;
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
@@ -338,7 +338,8 @@ struct VoteQuorum {
     tally: VoteQuorumTally,
 }
 
-pub(super) fn make(h: &RunHeader, _: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+pub(super) fn make(_: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
+    let h = &model.header;
     Box::new(VoteQuorum {
         tally: VoteQuorumTally::new(model.history.n, model.history.quorum(), slack_ns(h)),
     })

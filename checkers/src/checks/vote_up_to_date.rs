@@ -4,20 +4,15 @@
 
 use serde_json::json;
 
-use super::{no_votes, note, Check, CheckOptions, MAX_EVIDENCE};
-use crate::history::RunHeader;
+use super::{no_votes, note, Check, MAX_EVIDENCE};
 use crate::run_model::{Observation, Observed, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
 #[derive(Default)]
-struct VoteUpToDate {
+pub(super) struct VoteUpToDate {
     judged: u64,
     stale: u64,
     evidence: Vec<Evidence>,
-}
-
-pub(super) fn make(_: &RunHeader, _: &CheckOptions, _: &RunModel) -> Box<dyn Check> {
-    Box::<VoteUpToDate>::default()
 }
 
 impl Check for VoteUpToDate {
