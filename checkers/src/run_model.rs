@@ -722,8 +722,3 @@ impl RunModel {
         warnings
     }
 }
-
-/// Milliseconds with three decimals, as every report figure shows them.
-pub(crate) fn ms(ns: u64) -> f64 {
-    (ns as f64 / 1e6 * 1000.0).round() / 1000.0
-}

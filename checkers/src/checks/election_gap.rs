@@ -5,9 +5,9 @@
 
 use serde_json::json;
 
-use super::{note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
+use super::{ms, note, Check, CheckOptions, MAX_EVIDENCE, MAX_LISTED};
 use crate::history::{Nanos, Source};
-use crate::run_model::{ms, Causes, Observation, RunModel};
+use crate::run_model::{Causes, Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
 /// A maximal leaderless stretch in progress.

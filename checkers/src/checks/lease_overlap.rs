@@ -5,10 +5,10 @@
 
 use serde_json::json;
 
-use super::{Check, CheckOptions, MAX_EVIDENCE};
+use super::{ms, Check, CheckOptions, MAX_EVIDENCE};
 use crate::history::Nanos;
 use crate::model::NodeSet;
-use crate::run_model::{ms, NodeView, Observation, RunModel};
+use crate::run_model::{NodeView, Observation, RunModel};
 use crate::verdict::{CheckResult, Evidence, Verdict};
 
 /// An overlap episode (two or more simultaneous claims).

@@ -157,6 +157,11 @@ fn fresh<T: Check + Default + 'static>(_: &CheckOptions, _: &RunModel) -> Box<dy
     Box::<T>::default()
 }
 
+/// Milliseconds with three decimals, as every report figure shows them.
+pub(crate) fn ms(ns: u64) -> f64 {
+    (ns as f64 / 1e6 * 1000.0).round() / 1000.0
+}
+
 /// Evidence that only explains (no seqs, no window).
 pub(crate) fn note(message: &str) -> Evidence {
     Evidence {
