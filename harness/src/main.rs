@@ -131,6 +131,7 @@ impl FaultArgs {
             duplicate_probability: self.duplicate_probability,
             spike_delay: self.spike_delay,
             spike_jitter: self.spike_jitter,
+            ..workloads::FaultKnobs::default()
         }
     }
 }

@@ -197,6 +197,7 @@ pub fn options_of(
             duplicate_probability: t.get("duplicate_probability").and_then(|v| v.as_float()),
             spike_delay: get_duration(&t, "spike_delay")?,
             spike_jitter: get_duration(&t, "spike_jitter")?,
+            ..workloads::FaultKnobs::default()
         },
         gap_bound: get_duration(&t, "gap_bound")?,
         recovery,

@@ -150,6 +150,15 @@ impl Preset {
         matches!(self, Preset::Duplicate | Preset::Reorder)
     }
 
+    /// Families that hold packets back (delay, duplicate, reorder): only a
+    /// proxy in the path can carry them out, not kernel rules that drop.
+    pub fn holds_packets(self) -> bool {
+        matches!(
+            self,
+            Preset::Slow | Preset::Duplicate | Preset::Reorder | Preset::DelaySpike
+        )
+    }
+
     /// Every valid name, comma-separated, for error messages and `--help`.
     pub fn valid_names() -> String {
         Preset::ALL.map(Preset::name).join(", ")

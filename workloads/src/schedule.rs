@@ -80,6 +80,11 @@ pub struct FaultKnobs {
         skip_serializing_if = "Option::is_none"
     )]
     pub spike_jitter: Option<Duration>,
+    /// The network can hold packets back (the proxy backend). False on the
+    /// kernel backend (`--network kernel`), whose rules only drop: `mixed`
+    /// and `chaos` then deal only the families it carries out.
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub packet_faults: bool,
 }
 
 impl FaultKnobs {
@@ -116,12 +121,21 @@ impl Default for FaultKnobs {
             duplicate_probability: None,
             spike_delay: None,
             spike_jitter: None,
+            packet_faults: true,
         }
     }
 }
 
 fn one() -> u32 {
     1
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 fn is_one(n: &u32) -> bool {
@@ -250,6 +264,7 @@ impl Schedule {
             .collect();
         families.sort();
         families.dedup();
+        families.retain(|f| timing.knobs.packet_faults || !f.holds_packets());
 
         let mut schedule = Schedule {
             seed,

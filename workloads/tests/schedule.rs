@@ -118,6 +118,43 @@ fn mixed_draws_from_every_kind() {
     }
 }
 
+#[test]
+fn without_packet_faults_mixed_and_chaos_deal_only_what_drops() {
+    let timing = Timing {
+        knobs: workloads::FaultKnobs {
+            packet_faults: false,
+            ..Default::default()
+        },
+        ..raft_timing()
+    };
+    let mut kinds = std::collections::BTreeSet::new();
+    for seed in 0..20 {
+        for preset in [Preset::Mixed, Preset::Chaos] {
+            let s = Schedule::generate(seed, &[preset], &timing, Duration::from_secs(600));
+            kinds.extend(s.faults().map(|e| e.op.kind()));
+        }
+    }
+    for held in ["slow", "duplicate", "reorder", "delay-spike"] {
+        assert!(
+            !kinds.contains(held),
+            "dealt {held} without a proxy: {kinds:?}"
+        );
+    }
+    for kind in [
+        "kill",
+        "pause",
+        "isolate",
+        "partition",
+        "bridge",
+        "ring",
+        "one-way",
+        "lossy",
+        "flap",
+    ] {
+        assert!(kinds.contains(kind), "never drew {kind}: {kinds:?}");
+    }
+}
+
 /// Walk a schedule checking order, limits, one fault at a time, each undone
 /// by its own undo, settle periods, and a clean state at the end.
 fn assert_well_formed(schedule: &Schedule, timing: &Timing) {
