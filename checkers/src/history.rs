@@ -136,6 +136,11 @@ pub struct RunHeader {
     /// The command that replays this run.
     #[serde(default)]
     pub replay: Option<String>,
+    /// Links were cut in the kernel (packets dropped, not held) between
+    /// nodes that talk TCP: a stream cut for D resumes only when TCP next
+    /// retransmits, up to D (plus the 200 ms minimum timeout) after the heal.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tcp_backoff: bool,
     /// Anything else a target or a later version records (kept verbatim).
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     pub extra: serde_json::Map<String, serde_json::Value>,

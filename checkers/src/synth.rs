@@ -158,6 +158,7 @@ impl SynthHistory {
             time_limit_ms: 0,
             recovery_ms: 0,
             replay: None,
+            tcp_backoff: false,
             extra: Default::default(),
         }
     }

@@ -302,3 +302,34 @@ fn stale_leader_is_listed_but_not_a_safety_checker() {
     });
     assert_eq!(r.results.len(), 1);
 }
+
+#[test]
+fn under_tcp_backoff_a_pair_is_heard_only_after_the_retransmission_wait() {
+    // n1 was cut off for 500 ms (500 → 1000): with links cut in the kernel
+    // under TCP, the pair may stay silent until 1000 + 500 + 200 = 1700 ms.
+    let mut h = H::started(3, json!({"tcp_backoff": true}));
+    old_leader_rejoins(&mut h);
+    h.leader(1500, 1, 3);
+    h.follower(1900, 1, 5, Some(2));
+    h.stop(5000, 3);
+    let c = h.stale_leader();
+    assert_eq!(c.verdict, Verdict::Valid, "{} {:?}", c.figure, c.evidence);
+    assert_eq!(c.details["longest_ms"], 200.0);
+
+    // Still bounded: a leader that keeps its term long after the wait is not.
+    let mut h = H::started(3, json!({"tcp_backoff": true}));
+    old_leader_rejoins(&mut h);
+    h.follower(2400, 1, 5, Some(2));
+    h.stop(5000, 3);
+    let c = h.stale_leader();
+    assert_eq!(c.verdict, Verdict::Invalid, "{}", c.figure);
+    assert_eq!(c.evidence[0].window, [1700 * MS, 2400 * MS]);
+
+    // Without the header field the same history counts from the heal.
+    let mut h = H::started(3, json!({}));
+    old_leader_rejoins(&mut h);
+    h.leader(1500, 1, 3);
+    h.follower(1900, 1, 5, Some(2));
+    h.stop(5000, 3);
+    assert_eq!(h.stale_leader().verdict, Verdict::Invalid);
+}

@@ -496,6 +496,7 @@ pub fn plan(
                         recovery: t.timing.recovery,
                         bug: t.bug.clone(),
                         node_args: t.node_args.clone(),
+                        network: None,
                         store: opts.store.clone(),
                         interrupt: opts.interrupt.clone(),
                     };

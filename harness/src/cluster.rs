@@ -72,8 +72,11 @@ pub struct NodeSlot {
     pub stdout_log: PathBuf,
     /// Current incarnation.
     pub current: Option<Incarnation>,
-    /// SIGSTOPped right now.
+    /// SIGSTOPped (or frozen) right now.
     pub paused: bool,
+    /// Its cgroup, when the run has them: kill and pause reach every
+    /// process the node forked, daemonised or not.
+    pub group: Option<kernel::NodeGroup>,
 }
 
 /// All nodes of a run.
@@ -195,7 +198,7 @@ impl Cluster {
         let t = self.rec.now();
         inc.cap.store(t, Ordering::SeqCst);
         inc.expected_exit.store(true, Ordering::SeqCst);
-        supervise::kill_group(inc.pid);
+        kill_node(inc.pid, slot.group.as_ref());
         {
             let g = inc.eof.done.lock().unwrap();
             let _ = inc.eof.cv.wait_timeout_while(g, drain, |done| !*done);
@@ -220,7 +223,7 @@ impl Cluster {
         Some(inc.pid)
     }
 
-    /// SIGSTOP node `i`'s group.
+    /// Freeze node `i`'s cgroup (SIGSTOP its process group without one).
     pub fn pause(&mut self, i: usize) -> Option<u32> {
         let slot = &mut self.nodes[i];
         let inc = slot.current.as_ref()?;
@@ -229,14 +232,22 @@ impl Cluster {
         }
         let t = self.rec.now();
         inc.cap.store(t, Ordering::SeqCst);
-        supervise::signal_group(inc.pid, Signal::SIGSTOP);
+        match &slot.group {
+            Some(g) => {
+                if let Err(e) = g.freeze(true) {
+                    tracing::warn!("freezing {}: {e}; stopping its process group", slot.id);
+                    supervise::signal_group(inc.pid, Signal::SIGSTOP);
+                }
+            }
+            None => supervise::signal_group(inc.pid, Signal::SIGSTOP),
+        }
         slot.paused = true;
         self.rec
             .record_at(t, process(&slot.id, ProcessEvent::Pause, inc.pid));
         Some(inc.pid)
     }
 
-    /// SIGCONT node `i`'s group.
+    /// Thaw node `i`'s cgroup (SIGCONT its process group without one).
     pub fn resume(&mut self, i: usize) -> Option<u32> {
         let slot = &mut self.nodes[i];
         let inc = slot.current.as_ref()?;
@@ -247,6 +258,12 @@ impl Cluster {
         if inc.exited.load(Ordering::SeqCst) {
             return None;
         }
+        if let Some(g) = &slot.group {
+            if let Err(e) = g.freeze(false) {
+                tracing::warn!("thawing {}: {e}", slot.id);
+            }
+        }
+        // Also for a group frozen by the fallback above.
         supervise::signal_group(inc.pid, Signal::SIGCONT);
         let t = self.rec.now();
         inc.cap.store(u64::MAX, Ordering::SeqCst);
@@ -279,8 +296,12 @@ impl Cluster {
             if let Some(inc) = &slot.current {
                 inc.expected_exit.store(true, Ordering::SeqCst);
                 if !inc.exited.load(Ordering::SeqCst) {
-                    supervise::kill_group(inc.pid);
+                    kill_node(inc.pid, slot.group.as_ref());
                 }
+            }
+            // What a node that exited by itself left running (a daemon).
+            if let Some(g) = slot.group.as_ref().filter(|g| g.populated()) {
+                let _ = g.kill();
             }
             slot.paused = false;
         }
@@ -315,6 +336,17 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         self.stop_all(Duration::from_secs(2));
     }
+}
+
+/// Kill a node's cgroup (everything it forked, frozen or not) and its
+/// process group (the only handle without cgroups).
+fn kill_node(pgid: u32, group: Option<&kernel::NodeGroup>) {
+    if let Some(g) = group {
+        if let Err(e) = g.kill() {
+            tracing::warn!("killing cgroup {}: {e}", g.path().display());
+        }
+    }
+    supervise::kill_group(pgid);
 }
 
 fn process(node: &str, event: ProcessEvent, pid: u32) -> Event {

@@ -20,6 +20,7 @@ use results::store::utc_stamp;
 use workloads::Preset;
 
 use crate::campaign::{carry_out, default_jobs, fingerprint, write_outputs};
+use crate::network::NetworkBackend;
 use crate::run::{self, compact_duration, RunOptions};
 use crate::target::{Target, Transport};
 
@@ -117,6 +118,12 @@ pub fn hunt_presets(target: &Target) -> (Vec<String>, Vec<(String, String)>) {
                 p.name().to_string(),
                 "UDP only: a TCP stream neither duplicates nor reorders".to_string(),
             ));
+        } else if target.network == NetworkBackend::Kernel && p.holds_packets() {
+            skipped.push((
+                p.name().to_string(),
+                "holds packets back: the kernel backend only drops (network = \"proxy\" does it)"
+                    .to_string(),
+            ));
         } else {
             dealt.push(p.name().to_string());
         }
@@ -178,6 +185,7 @@ pub fn hunt(
             p,
             time_limit,
             &workloads::FaultKnobs::default(),
+            None,
         )
         .map_err(config)?;
     }
@@ -243,6 +251,7 @@ pub fn hunt(
         nemesis_interval: None,
         fault_duration: None,
         knobs: workloads::FaultKnobs::default(),
+        network: None,
         gap_bound: None,
         recovery: None,
         bug: opts.bug.clone(),

@@ -26,6 +26,9 @@ pub struct InfraProcess {
     pub member: usize,
     /// The real address it listens on (nodes reach it through the proxy).
     pub addr: SocketAddr,
+    /// Every port it was given (`{port}` and named ones), so the kernel
+    /// backend can attribute its half-open connections to it.
+    pub ports: Vec<u16>,
     child: Child,
     log: std::path::PathBuf,
     /// Its exit was already reported.
@@ -65,6 +68,7 @@ impl Infrastructure {
         run_dir: &Path,
         rec: &Recorder,
         ports: &mut PortPool,
+        cgroups: Option<&crate::network::KernelRun>,
     ) -> anyhow::Result<Infrastructure> {
         let mut infra = Infrastructure::default();
         for spec in specs {
@@ -80,20 +84,23 @@ impl Infrastructure {
                 vars.insert("dir".to_string(), dir.display().to_string());
                 vars.insert("run_dir".to_string(), run_dir.display().to_string());
                 vars.insert("member".to_string(), m.to_string());
+                let mut given = vec![addr.port()];
                 for name in &spec.ports {
-                    vars.insert(name.clone(), ports.next()?.port().to_string());
+                    let p = ports.next()?.port();
+                    given.push(p);
+                    vars.insert(name.clone(), p.to_string());
                 }
                 if let Ok(exe) = std::env::current_exe() {
                     vars.insert("exe".to_string(), exe.display().to_string());
                 }
-                members.push((addr, dir, log, vars));
+                members.push((addr, dir, log, vars, given));
             }
             let entries: Vec<String> = members
                 .iter()
-                .map(|(_, _, _, vars)| expand(&spec.member_entry, vars))
+                .map(|(_, _, _, vars, _)| expand(&spec.member_entry, vars))
                 .collect();
             let first = infra.services.len();
-            for (m, (addr, dir, log, mut vars)) in members.into_iter().enumerate() {
+            for (m, (addr, dir, log, mut vars, given)) in members.into_iter().enumerate() {
                 vars.insert("members".to_string(), entries.join(","));
                 let argv: Vec<String> = spec.argv.iter().map(|a| expand(a, &vars)).collect();
                 let child = supervise::spawn(SpawnSpec {
@@ -107,6 +114,7 @@ impl Infrastructure {
                     cwd: dir,
                     stderr: log.clone(),
                     capture_stdout: false,
+                    cgroup: cgroups.and_then(|k| k.procs(&spec.name)),
                 })
                 .map_err(|e| match &spec.package {
                     Some(p) => anyhow!(
@@ -120,6 +128,7 @@ impl Infrastructure {
                     name: spec.name.clone(),
                     member: m,
                     addr,
+                    ports: given,
                     child,
                     log,
                     exited: false,
@@ -143,6 +152,15 @@ impl Infrastructure {
                 Some(o) => o.members.push(s.addr),
                 None => out.push(proxy::Service::new(s.name.clone(), vec![s.addr])),
             }
+        }
+        out
+    }
+
+    /// Every port each service's members were given, by service name.
+    pub fn ports(&self) -> BTreeMap<String, Vec<u16>> {
+        let mut out: BTreeMap<String, Vec<u16>> = BTreeMap::new();
+        for s in &self.services {
+            out.entry(s.name.clone()).or_default().extend(&s.ports);
         }
         out
     }

@@ -8,6 +8,7 @@ mod cluster;
 mod hunt;
 mod infra;
 mod nemesis;
+mod network;
 mod observe;
 mod outputs;
 mod ports;
@@ -121,6 +122,11 @@ struct FaultArgs {
     /// maximum election timeout).
     #[arg(long, value_parser = parse_duration)]
     spike_jitter: Option<Duration>,
+    /// Where link faults happen: `proxy` (a proxy between nodes: every fault)
+    /// or `kernel` (nftables rules by cgroup, nodes on their real addresses:
+    /// cuts and loss; needs root). Default: the target file's `network`.
+    #[arg(long, value_enum)]
+    network: Option<network::NetworkBackend>,
 }
 
 impl FaultArgs {
@@ -405,6 +411,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         recovery: a.recovery,
         bug: a.bug,
         node_args: a.node_args,
+        network: a.faults.network,
         store: a.store,
         interrupt: Arc::new(AtomicBool::new(false)),
     };
@@ -690,6 +697,7 @@ fn cmd_schedule(a: ScheduleArgs) -> ExitCode {
             nemesis_interval: a.faults.nemesis_interval,
             fault_duration: a.faults.fault_duration,
             knobs,
+            network: a.faults.network,
         })
     });
     match listing {

@@ -11,6 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use workloads::{ClusterView, Effect, NetState, Op, ResolvedOp, Schedule, ScheduledOp};
 
 use crate::cluster::Cluster;
+use crate::network::Network;
 use crate::recorder::{Moment, Recorder};
 
 /// Why a datagram-only fault changed nothing on a TCP target, for the
@@ -66,7 +67,7 @@ pub struct Nemesis<'a> {
     start: Instant,
     rng: ChaCha8Rng,
     rec: &'a Recorder,
-    proxy: &'a proxy::Proxy,
+    network: Network<'a>,
     rt: &'a tokio::runtime::Runtime,
     /// Flap phases still to apply: (when, cut on?, whose), in time order.
     flap: Vec<(Instant, bool, Slot)>,
@@ -102,7 +103,7 @@ impl<'a> Nemesis<'a> {
         infrastructure: Vec<String>,
         reactive: Option<ReactiveConfig>,
         rec: &'a Recorder,
-        proxy: &'a proxy::Proxy,
+        network: Network<'a>,
         rt: &'a tokio::runtime::Runtime,
     ) -> Nemesis<'a> {
         Nemesis {
@@ -111,7 +112,7 @@ impl<'a> Nemesis<'a> {
             // A stream separate from the schedule's: resolution choices.
             rng: ChaCha8Rng::seed_from_u64(seed ^ 0x006e_656d_6573_6973),
             rec,
-            proxy,
+            network,
             rt,
             flap: Vec::new(),
             flap_states: BTreeMap::new(),
@@ -482,11 +483,15 @@ impl<'a> Nemesis<'a> {
 
     fn set_network(&mut self, state: NetState) {
         let rules = to_rules(&state);
-        if let Err(e) = self.rt.block_on(self.proxy.apply(rules)) {
-            self.warn("nemesis", format!("network change failed: {e}"));
-            return;
+        match self.network.apply(self.rt, rules) {
+            Ok(record) => {
+                self.rec.record(Event::Net(record));
+            }
+            Err(e) => {
+                self.warn("nemesis", format!("network change failed: {e}"));
+                return;
+            }
         }
-        self.rec.record(Event::Net(self.proxy.net_record()));
         self.net = state;
     }
 
@@ -512,7 +517,7 @@ impl<'a> Nemesis<'a> {
     fn start_node(&mut self, cluster: &mut Cluster, i: usize) {
         match cluster.start(i) {
             Ok(pid) => {
-                let _ = self.proxy.set_owner(&cluster.nodes[i].id, pid as i32);
+                self.network.set_owner(&cluster.nodes[i].id, pid);
             }
             Err(e) => self.warn(
                 "restart",
@@ -553,7 +558,7 @@ impl<'a> Nemesis<'a> {
                 .collect(),
             detail: None,
         }));
-        if !self.net.is_healed() || !self.proxy.rules().cut.is_empty() {
+        if !self.net.is_healed() || self.network.any_cut() {
             self.set_network(NetState::healed());
         }
         for i in paused {

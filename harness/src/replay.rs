@@ -202,6 +202,16 @@ pub fn options_of(
         gap_bound: get_duration(&t, "gap_bound")?,
         recovery,
         bug: get_str(&t, "bug"),
+        network: match get_str(&t, "network").as_deref() {
+            None => None,
+            Some("proxy") => Some(crate::network::NetworkBackend::Proxy),
+            Some("kernel") => Some(crate::network::NetworkBackend::Kernel),
+            Some(other) => {
+                return Err(anyhow!(
+                    "run.toml: network = {other:?} is not a backend (proxy or kernel)"
+                ))
+            }
+        },
         node_args: t
             .get("node_args")
             .and_then(|v| v.as_array())

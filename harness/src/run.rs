@@ -19,6 +19,7 @@ use results::writer::HistoryWriter;
 use crate::cluster::{Cluster, ClusterEvent, NodeSlot};
 use crate::infra::Infrastructure;
 use crate::nemesis::{Nemesis, ReactiveConfig};
+use crate::network::{KernelRun, Network, NetworkBackend};
 use crate::ports::PortPool;
 use crate::probe::{NodeProbe, Probers};
 use crate::recorder::Recorder;
@@ -52,6 +53,8 @@ pub struct RunOptions {
     pub bug: Option<String>,
     /// Extra arguments appended to every node's argv.
     pub node_args: Vec<String>,
+    /// `--network`: where link faults happen (default: the target's).
+    pub network: Option<NetworkBackend>,
     /// Where runs are stored.
     pub store: PathBuf,
     /// Set when SIGINT/SIGTERM arrives; the run then stops early, still judged.
@@ -97,7 +100,12 @@ pub fn fault_timing(
     nemesis_interval: Option<Duration>,
     fault_duration: Option<Duration>,
     knobs: &workloads::FaultKnobs,
+    backend: NetworkBackend,
 ) -> workloads::Timing {
+    let knobs = workloads::FaultKnobs {
+        packet_faults: backend == NetworkBackend::Proxy,
+        ..knobs.clone()
+    };
     workloads::Timing {
         election_timeout: (
             target.timing.election_timeout[0],
@@ -107,7 +115,7 @@ pub fn fault_timing(
         nemesis_interval,
         fault_duration,
         settle: target.timing.election_timeout[1] * 3,
-        knobs: knobs.clone(),
+        knobs,
     }
 }
 
@@ -122,9 +130,27 @@ pub fn fault_inputs(
     nemesis: &str,
     time_limit: Duration,
     knobs: &workloads::FaultKnobs,
-) -> anyhow::Result<(Target, Vec<workloads::Preset>)> {
+    network: Option<NetworkBackend>,
+) -> anyhow::Result<(Target, Vec<workloads::Preset>, NetworkBackend)> {
     let target = Target::load(target)?;
     let presets = workloads::parse_presets(nemesis)?;
+    let backend = network.unwrap_or(target.network);
+    let held: Vec<&str> = presets
+        .iter()
+        .filter(|p| p.holds_packets())
+        .map(|p| p.name())
+        .collect();
+    if backend == NetworkBackend::Kernel && !held.is_empty() {
+        return Err(anyhow!(
+            "--nemesis {}: {} {} packets back, which only the proxy backend can do; use \
+             --network proxy, or a preset the kernel backend carries out (partition, \
+             partition-leader, bridge, ring, one-way, flapping, lossy, kill, pause; mixed and \
+             chaos leave the others out)",
+            nemesis,
+            held.join(", "),
+            if held.len() == 1 { "holds" } else { "hold" }
+        ));
+    }
     if time_limit.is_zero() {
         return Err(anyhow!("--time-limit must be more than 0s"));
     }
@@ -142,13 +168,19 @@ pub fn fault_inputs(
             target.name
         ));
     }
-    Ok((target, presets))
+    Ok((target, presets, backend))
 }
 
 /// Execute one run.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
-    let (target, presets) =
-        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit, &opts.knobs).map_err(config)?;
+    let (target, presets, backend) = fault_inputs(
+        &opts.target,
+        &opts.nemesis,
+        opts.time_limit,
+        &opts.knobs,
+        opts.network,
+    )
+    .map_err(config)?;
     let n = opts.nodes.unwrap_or(target.nodes);
     if n == 0 {
         return Err(config(anyhow!(
@@ -169,6 +201,9 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     // Random seeds are kept short so replay commands stay readable.
     let seed = opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     results::store::check_writable(&opts.store).map_err(config)?;
+    if backend == NetworkBackend::Kernel {
+        kernel::check_network_backend().map_err(config)?;
+    }
 
     supervise::raise_nofile_limit();
     supervise::start_watchdog();
@@ -228,6 +263,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .unwrap_or_else(|| target.timing.recovery())
             .as_millis() as u64,
         replay: Some(replay.clone()),
+        tcp_backoff: backend == NetworkBackend::Kernel && target.transport == Transport::Tcp,
         extra: serde_json::Map::new(),
     };
     let writer = HistoryWriter::create(&dir.history())
@@ -236,12 +272,37 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     rec.record_at(0, Event::Run(header.clone()));
     write_run_toml(&dir, opts, &target, n, seed, &replay);
 
+    // A cgroup per endpoint (hygiene on either backend; the kernel
+    // backend's rules match them), named after the run.
+    let endpoints: Vec<String> = ids
+        .iter()
+        .cloned()
+        .chain(target.infrastructure.iter().map(|i| i.name.clone()))
+        .collect();
+    let run_name = format!(
+        "{}-{}",
+        target.name,
+        dir.path()
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let mut kernel_run = match KernelRun::prepare(&run_name, &endpoints, backend) {
+        Ok(k) => k,
+        Err(e) => return Err(abort(&rec, &dir, e)),
+    };
+
     // Infrastructure before the proxy (which fronts it) and the nodes.
-    let mut infra =
-        match Infrastructure::start(&target.infrastructure, dir.path(), &rec, &mut ports) {
-            Ok(i) => i,
-            Err(e) => return Err(abort(&rec, &dir, e)),
-        };
+    let mut infra = match Infrastructure::start(
+        &target.infrastructure,
+        dir.path(),
+        &rec,
+        &mut ports,
+        kernel_run.as_ref(),
+    ) {
+        Ok(i) => i,
+        Err(e) => return Err(abort(&rec, &dir, e)),
+    };
     let mut proxy_cfg = proxy::ProxyConfig {
         seed,
         ..proxy::ProxyConfig::new(
@@ -260,10 +321,17 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         )
     };
     proxy_cfg.infrastructure = infra.proxy_services();
-    let proxy = match proxy::Proxy::start(proxy_cfg) {
-        Ok(p) => p,
-        Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
+    // On the kernel backend no proxy stands between nodes: each is given
+    // its peers' real addresses.
+    let proxy = match backend {
+        NetworkBackend::Kernel => None,
+        NetworkBackend::Proxy => match proxy::Proxy::start(proxy_cfg) {
+            Ok(p) => Some(p),
+            Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
+        },
     };
+    let services = infra.proxy_services();
+    let mut endpoint_ports: BTreeMap<String, Vec<u16>> = infra.ports();
 
     // Node launch specs from the argv template.
     let exe = std::env::current_exe()
@@ -276,6 +344,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
         // The address this node uses to reach `p`: per link, or p's shared one.
         let reach = |p: &String| -> SocketAddr {
+            let Some(proxy) = &proxy else {
+                let j = ids.iter().position(|q| q == p).expect("a node of the run");
+                return listen[j];
+            };
             if p == id {
                 match target.proxy {
                     ProxyLayout::PerLink => listen[i],
@@ -321,17 +393,23 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         );
         // A cluster's members, comma-separated: every one is this node's
         // own proxy address, so one link rule cuts it from them all.
-        for name in infra.names() {
-            let addrs = proxy
-                .infra_addrs(id, &name)
-                .expect("proxy addresses for every service");
+        for service in &services {
+            let addrs: &[SocketAddr] = match &proxy {
+                Some(proxy) => proxy
+                    .infra_addrs(id, &service.id)
+                    .expect("proxy addresses for every service"),
+                None => &service.members,
+            };
             let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
-            vars.insert(format!("infra.{name}"), list.join(","));
+            vars.insert(format!("infra.{}", service.id), list.join(","));
         }
+        let own_ports = endpoint_ports.entry(id.clone()).or_default();
+        own_ports.push(listen[i].port());
         for name in &target.node.ports {
             let p = ports
                 .next()
                 .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
+            own_ports.push(p.port());
             vars.insert(name.clone(), p.port().to_string());
         }
         if let Some(p) = &target.probe {
@@ -381,12 +459,28 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 cwd,
                 stderr: dir.node_stderr(id),
                 capture_stdout: true,
+                cgroup: kernel_run.as_ref().and_then(|k| k.procs(id)),
             },
             stdout_log: dir.node_stdout(id),
             current: None,
             paused: false,
+            group: kernel_run.as_ref().and_then(|k| k.group(id)).cloned(),
         });
     }
+    // The kernel backend's table, every link open, before any node starts.
+    if backend == NetworkBackend::Kernel {
+        let k = kernel_run
+            .as_mut()
+            .expect("the kernel backend always has a run's cgroups");
+        if let Err(e) = k.create_table(&endpoint_ports) {
+            return Err(abort(&rec, &dir, e));
+        }
+    }
+    let network = match (&proxy, kernel_run.as_ref().and_then(|k| k.table())) {
+        (Some(p), _) => Network::Proxy(p),
+        (None, Some(t)) => Network::Kernel(t),
+        (None, None) => unreachable!("a run has a proxy or a kernel table"),
+    };
 
     let (tx, events) = mpsc::channel::<ClusterEvent>();
     let mut cluster = Cluster::new(slots, rec.clone(), tx);
@@ -396,7 +490,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         &events,
         &target,
         &probes,
-        &proxy,
+        network,
         &mut known_ids,
     );
     let mut probers = None;
@@ -414,7 +508,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                     known_ids.clone(),
                 ));
             }
-            if let Some(b) = check_bypass(&cluster, &proxy) {
+            if let Some(b) = proxy.as_ref().and_then(|p| check_bypass(&cluster, p)) {
                 rec.record(Event::Warning(WarningRecord {
                     kind: "bypass".into(),
                     message: b,
@@ -425,6 +519,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 opts.nemesis_interval,
                 opts.fault_duration,
                 &opts.knobs,
+                backend,
             );
             let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
             let mut nemesis = Nemesis::new(
@@ -448,7 +543,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                         .unwrap_or(target.timing.election_timeout[0] / 3),
                 }),
                 &rec,
-                &proxy,
+                network,
                 &rt,
             );
             let phase_end = Instant::now() + opts.time_limit;
@@ -457,7 +552,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 &events,
                 &mut nemesis,
                 &rec,
-                &proxy,
+                network,
                 phase_end,
                 &opts.interrupt,
                 true,
@@ -472,14 +567,14 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                     &events,
                     &mut nemesis,
                     &rec,
-                    &proxy,
+                    network,
                     recovery_end,
                     &opts.interrupt,
                     false,
                     &mut infra,
                 );
             }
-            if let Some(b) = check_bypass(&cluster, &proxy) {
+            if let Some(b) = proxy.as_ref().and_then(|p| check_bypass(&cluster, p)) {
                 rec.record(Event::Warning(WarningRecord {
                     kind: "bypass".into(),
                     message: b,
@@ -503,7 +598,11 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
     cluster.stop_all(Duration::from_secs(3));
     drop(cluster);
     infra.stop();
-    rt.block_on(proxy.shutdown());
+    if let Some(p) = proxy {
+        rt.block_on(p.shutdown());
+    }
+    // Cgroups (whatever is left in them) and the nft table go last.
+    drop(kernel_run);
     rt.shutdown_timeout(Duration::from_secs(1));
     if let Some(e) = rec.take_error() {
         return Err(RunError::Failed(anyhow!(
@@ -543,7 +642,7 @@ fn start_all(
     events: &mpsc::Receiver<ClusterEvent>,
     target: &Target,
     probes: &[NodeProbe],
-    proxy: &proxy::Proxy,
+    network: Network,
     known_ids: &mut BTreeMap<String, String>,
 ) -> anyhow::Result<()> {
     let agent = target
@@ -556,7 +655,7 @@ fn start_all(
         let pid = cluster
             .start(i)
             .with_context(|| format!("starting node {}", cluster.nodes[i].id))?;
-        let _ = proxy.set_owner(&cluster.nodes[i].id, pid as i32);
+        network.set_owner(&cluster.nodes[i].id, pid);
     }
     let mut ready = vec![target.node.ready == Readiness::None; n];
     let deadline = Instant::now() + target.node.ready_timeout;
@@ -644,7 +743,7 @@ fn drive(
     events: &mpsc::Receiver<ClusterEvent>,
     nemesis: &mut Nemesis,
     rec: &Recorder,
-    proxy: &proxy::Proxy,
+    network: Network,
     until: Instant,
     interrupt: &AtomicBool,
     faults: bool,
@@ -690,7 +789,7 @@ fn drive(
                 cluster.record_exit(node, pid, status, expected);
             }
             Ok(ClusterEvent::Ready { node, pid }) => {
-                let _ = proxy.set_owner(&cluster.nodes[node].id, pid as i32);
+                network.set_owner(&cluster.nodes[node].id, pid);
             }
             Err(_) => {}
         }
@@ -780,6 +879,9 @@ pub fn replay_command(opts: &RunOptions, n: usize, seed: u64) -> String {
     if let Some(b) = &opts.bug {
         cmd += &format!(" --bug {}", shell_word(b));
     }
+    if let Some(n) = opts.network {
+        cmd += &format!(" --network {}", n.name());
+    }
     for a in &opts.node_args {
         cmd += &format!(" --node-arg={}", shell_word(a));
     }
@@ -846,6 +948,10 @@ fn write_run_toml(
     t.insert("nodes".into(), toml::Value::Integer(n as i64));
     t.insert("seed".into(), toml::Value::Integer(seed as i64));
     t.insert("nemesis".into(), s(&opts.nemesis));
+    t.insert(
+        "network".into(),
+        s(opts.network.unwrap_or(target.network).name()),
+    );
     t.insert("time_limit".into(), s(&compact_duration(opts.time_limit)));
     if let Some(d) = opts.nemesis_interval {
         t.insert("nemesis_interval".into(), s(&compact_duration(d)));

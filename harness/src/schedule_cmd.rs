@@ -31,6 +31,8 @@ pub struct ScheduleOptions {
     pub fault_duration: Option<Duration>,
     /// `--concurrency` and the other fixed fault settings, as for `run`.
     pub knobs: workloads::FaultKnobs,
+    /// `--network`, as for `run` (the kernel backend deals no packet-holding faults).
+    pub network: Option<crate::network::NetworkBackend>,
 }
 
 /// Parse `--seeds`: `N` or `A-B` (inclusive, at most a million seeds).
@@ -63,13 +65,19 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<RangeInclusive<u64>> {
 /// The listing: for one seed, every op with its time (faults and their
 /// undos); for a range, one line per seed with its faults only, to grep.
 pub fn render(opts: &ScheduleOptions) -> anyhow::Result<String> {
-    let (target, presets) =
-        fault_inputs(&opts.target, &opts.nemesis, opts.time_limit, &opts.knobs)?;
+    let (target, presets, backend) = fault_inputs(
+        &opts.target,
+        &opts.nemesis,
+        opts.time_limit,
+        &opts.knobs,
+        opts.network,
+    )?;
     let timing = fault_timing(
         &target,
         opts.nemesis_interval,
         opts.fault_duration,
         &opts.knobs,
+        backend,
     );
     let reactive: Vec<&str> = presets
         .iter()
@@ -148,7 +156,33 @@ mod tests {
             nemesis_interval: Some(Duration::from_millis(700)),
             fault_duration: Some(Duration::from_millis(400)),
             knobs: workloads::FaultKnobs::default(),
+            network: None,
         }
+    }
+
+    #[test]
+    fn the_kernel_backend_refuses_faults_that_hold_packets_and_lists_the_rest() {
+        let mut o = options(1..=1);
+        o.network = Some(crate::network::NetworkBackend::Kernel);
+        o.nemesis = "partition,slow".into();
+        let e = render(&o).unwrap_err().to_string();
+        assert!(e.contains("slow holds packets back"), "{e}");
+        assert!(e.contains("--network proxy"), "{e}");
+        o.nemesis = "mixed".into();
+        o.time_limit = Duration::from_secs(120);
+        o.nemesis_interval = None;
+        o.fault_duration = None;
+        let listing = render(&o).unwrap();
+        for held in ["slow links", "duplicate", "reorder", "delay spike"] {
+            assert!(
+                !listing.lines().any(|l| l.contains(held)),
+                "{held} listed on the kernel backend:\n{listing}"
+            );
+        }
+        assert!(
+            listing.contains("partition") || listing.contains("isolate"),
+            "{listing}"
+        );
     }
 
     /// The forget-vote test's seed: all three of its faults in 6 s pause all

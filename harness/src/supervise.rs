@@ -29,6 +29,9 @@ pub struct SpawnSpec {
     pub stderr: PathBuf,
     /// Pipe stdout to the controller (otherwise to /dev/null).
     pub capture_stdout: bool,
+    /// The `cgroup.procs` file of the cgroup the child joins before exec,
+    /// so it and everything it forks live there (see [`kernel::NodeGroup`]).
+    pub cgroup: Option<std::ffi::CString>,
 }
 
 /// Why a child could not be started.
@@ -115,9 +118,13 @@ fn spawn_now(spec: &SpawnSpec, pdeath: Signal) -> Result<Child, SpawnError> {
         .stderr(stderr);
     let parent = std::process::id() as libc::pid_t;
     let sig = pdeath as libc::c_int;
+    let cgroup = spec.cgroup.clone();
     // SAFETY: only async-signal-safe libc calls between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            if let Some(procs) = &cgroup {
+                kernel::NodeGroup::join_from_child(procs)?;
+            }
             if libc::setpgid(0, 0) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -195,12 +202,26 @@ pub fn release_group(pgid: u32) {
     watchdog_send(&format!("-{pgid}"));
 }
 
+/// Have the watchdog remove a run's kernel resources (its cgroups, nft
+/// table and lock) if the controller dies before it does so itself.
+pub fn watch_run(run: &str) {
+    watchdog_send(&format!("+run {run}"));
+}
+
+/// The run removed its kernel resources itself.
+pub fn unwatch_run(run: &str) {
+    watchdog_send(&format!("-run {run}"));
+}
+
 // ---------------------------------------------------------------------------
 // The watchdog: `splitbrain watchdog`, a separate process that reads "+pgid" /
-// "-pgid" lines on stdin and SIGKILLs every registered group when stdin reaches
+// "-pgid" and "+run NAME" / "-run NAME" lines on stdin; when stdin reaches
 // EOF, which the kernel guarantees when the controller dies in any way,
-// SIGKILL included. Parent-death signals only cover direct children; this
-// covers wrapper scripts and adapters' own children.
+// SIGKILL included, it SIGKILLs every registered group and removes every
+// registered run's cgroups (killing what is in them), nft table and lock.
+// Parent-death signals only cover direct children; this covers wrapper
+// scripts, adapters' own children and daemonised grandchildren. It lives
+// outside every node cgroup, so killing a node's cgroup never kills it.
 
 struct Watchdog {
     stdin: Mutex<Option<ChildStdin>>,
@@ -267,9 +288,18 @@ pub fn run_watchdog() -> i32 {
         libc::signal(libc::SIGTERM, libc::SIG_IGN);
     }
     let mut groups = BTreeSet::new();
+    let mut runs = BTreeSet::new();
     let stdin = std::io::stdin();
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
+        if let Some(run) = line.strip_prefix("+run ") {
+            runs.insert(run.trim().to_string());
+            continue;
+        }
+        if let Some(run) = line.strip_prefix("-run ") {
+            runs.remove(run.trim());
+            continue;
+        }
         let (op, rest) = line.split_at(line.len().min(1));
         if let Ok(pgid) = rest.trim().parse::<u32>() {
             match op {
@@ -285,6 +315,13 @@ pub fn run_watchdog() -> i32 {
     }
     for pgid in groups {
         kill_group(pgid);
+    }
+    for run in runs {
+        if let Err(e) = kernel::owner::clean_run(&run) {
+            eprintln!(
+                "splitbrain watchdog: cleaning run {run}: {e}; `splitbrain clean` removes it"
+            );
+        }
     }
     0
 }

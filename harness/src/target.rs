@@ -280,6 +280,9 @@ pub struct Target {
     /// Proxy address layout.
     #[serde(default)]
     pub proxy: ProxyLayout,
+    /// Where link faults happen (`proxy` or `kernel`); `--network` overrides.
+    #[serde(default)]
+    pub network: crate::network::NetworkBackend,
     /// How to probe a node (`observe = "probe"`).
     #[serde(default)]
     pub probe: Option<ProbeSpec>,

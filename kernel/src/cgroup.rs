@@ -176,7 +176,8 @@ impl NodeGroup {
     }
 
     /// SIGKILL every process in the cgroup at once (`cgroup.kill`), frozen
-    /// ones included; falls back to signalling each pid on kernels before 5.14.
+    /// ones included, and thaw the cgroup for the next incarnation; falls
+    /// back to signalling each pid on kernels before 5.14.
     pub fn kill(&self) -> Result<(), KernelError> {
         kill_dir(&self.path)
     }
@@ -219,7 +220,12 @@ fn populated(dir: &Path) -> bool {
 fn kill_dir(dir: &Path) -> Result<(), KernelError> {
     let file = dir.join("cgroup.kill");
     match std::fs::write(&file, "1") {
-        Ok(()) => Ok(()),
+        Ok(()) => {
+            // Thawed at once, so the next incarnation started in this cgroup
+            // does not start frozen (the kill reaches frozen tasks anyway).
+            let _ = std::fs::write(dir.join("cgroup.freeze"), "0");
+            Ok(())
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             // No cgroup.kill (kernel < 5.14): thaw, then signal every pid.
             let _ = std::fs::write(dir.join("cgroup.freeze"), "0");

@@ -86,6 +86,9 @@ pub(crate) struct StaleLeaderTally {
     longest: Option<Finding>,
     /// Violations, at most [`MAX_EVIDENCE`], the longest kept.
     over_bound: Vec<Finding>,
+    /// `grace[leader * nodes + peer]`: no exposure of the pair counts
+    /// before this instant (TCP resuming after a kernel-level cut).
+    grace: Vec<Nanos>,
 }
 
 impl StaleLeaderTally {
@@ -99,7 +102,14 @@ impl StaleLeaderTally {
             violations: 0,
             longest: None,
             over_bound: vec![],
+            grace: vec![0; nodes * nodes],
         }
+    }
+
+    /// No exposure of (a, b) or (b, a) counts before `until`.
+    pub fn grace(&mut self, a: usize, b: usize, until: Nanos) {
+        self.grace[a * self.nodes + b] = until;
+        self.grace[b * self.nodes + a] = until;
     }
 
     /// The pair's condition at `t` after the event `seq`: `Some` while
@@ -118,7 +128,7 @@ impl StaleLeaderTally {
         match (self.open[slot], now) {
             (None, Some(contact)) => {
                 self.open[slot] = Some(Exposure {
-                    since: t,
+                    since: t.max(self.grace[slot]),
                     contact,
                     cause_seq: lifecycle.then_some(seq),
                 });
@@ -245,12 +255,22 @@ fn human(ns: u64) -> String {
 /// The checker: re-evaluates the pairs an event can change.
 struct StaleLeader {
     tally: StaleLeaderTally,
+    /// `Some` when the header says `tcp_backoff`: per unordered pair
+    /// (`a * n + b`, a < b), since when the pair cannot hear each other.
+    down_since: Option<Vec<Option<Nanos>>>,
 }
+
+/// Linux's minimum retransmission timeout.
+const MIN_RTO_NS: u64 = 200_000_000;
+/// Linux's maximum retransmission timeout (the backoff's cap).
+const MAX_RTO_NS: u64 = 120_000_000_000;
 
 pub(super) fn make(opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
     let h = &model.header;
+    let n = model.history.n;
     Box::new(StaleLeader {
-        tally: StaleLeaderTally::new(model.history.n, bound_ns(h, opts.stale_leader_bound)),
+        tally: StaleLeaderTally::new(n, bound_ns(h, opts.stale_leader_bound)),
+        down_since: h.tcp_backoff.then(|| vec![None; n * n]),
     })
 }
 
@@ -313,11 +333,41 @@ impl StaleLeader {
     }
 }
 
+impl StaleLeader {
+    /// Under `tcp_backoff`, a pair whose links come back after an outage of
+    /// D is not expected to hear each other before TCP retransmits: up to
+    /// min(D, 120 s) + 200 ms after the heal (the backoff doubles from the
+    /// minimum timeout, so the next try falls at most one outage later).
+    fn track_outages(&mut self, model: &RunModel, t: Nanos) {
+        let Some(down) = self.down_since.as_mut() else {
+            return;
+        };
+        let n = model.history.n;
+        for a in 0..n {
+            for b in a + 1..n {
+                let up = model.history.connected(a, b);
+                match (down[a * n + b], up) {
+                    (None, false) => down[a * n + b] = Some(t),
+                    (Some(since), true) => {
+                        down[a * n + b] = None;
+                        let wait = (t - since).min(MAX_RTO_NS) + MIN_RTO_NS;
+                        self.tally.grace(a, b, t + wait);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
 impl Check for StaleLeader {
     fn observe(&mut self, obs: &Observation<'_>, model: &RunModel) {
         let (seq, t) = (obs.seq, obs.t);
         match obs.what {
-            Observed::Net(_) => self.update(model, seq, t, None, true),
+            Observed::Net(_) => {
+                self.track_outages(model, t);
+                self.update(model, seq, t, None, true)
+            }
             // A service's life changes every pair under via-infrastructure.
             Observed::Process {
                 node: Some(i),
