@@ -79,6 +79,14 @@ enum Command {
     },
     /// List the built-in targets.
     Targets,
+    /// Remove what killed controllers left behind: the cgroups, nft tables
+    /// and locks of runs whose controller is gone (never a live run's, never
+    /// anything not named after a run). Every run start does the same.
+    Clean {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Internal: kills registered process groups when the controller dies.
     #[command(hide = true)]
     Watchdog,
@@ -392,7 +400,44 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
+        Command::Clean { dry_run } => cmd_clean(dry_run),
         Command::Watchdog => ExitCode::from(supervise::run_watchdog() as u8),
+    }
+}
+
+fn cmd_clean(dry_run: bool) -> ExitCode {
+    let hierarchy = kernel::Hierarchy::find().ok();
+    let nft = kernel::Nft::open().ok();
+    let found = kernel::owner::leftovers(hierarchy.as_ref(), nft.as_ref());
+    if found.is_empty() {
+        println!("nothing to clean: no cgroups, nft tables or locks of dead runs");
+        return ExitCode::SUCCESS;
+    }
+    let mut failed = 0;
+    for leftover in &found {
+        if dry_run {
+            println!("would remove {leftover}");
+            continue;
+        }
+        match kernel::owner::remove(leftover, nft.as_ref()) {
+            Ok(()) => println!("removed {leftover}"),
+            Err(e) => {
+                failed += 1;
+                eprintln!("splitbrain clean: {leftover}: {e} (run as root, or remove it by hand)");
+            }
+        }
+    }
+    if dry_run {
+        println!(
+            "{} run(s) to clean; run `splitbrain clean` to remove them",
+            found.len()
+        );
+        ExitCode::SUCCESS
+    } else if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        println!("{} run(s) cleaned", found.len());
+        ExitCode::SUCCESS
     }
 }
 
