@@ -313,3 +313,26 @@ fn clean_lists_and_removes_only_what_dead_runs_left() {
     assert!(!tables().contains(&format!("splitbrain-{name}")));
     assert!(!lock_file.exists());
 }
+
+#[test]
+fn without_root_the_kernel_backend_exits_254_and_says_what_to_do() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    std::fs::create_dir(&store).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // The same binary as an unprivileged user, every capability dropped.
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .arg(env!("CARGO_BIN_EXE_splitbrain"))
+        .args(["run", "--network", "kernel", "--nemesis", "partition", "--store"])
+        .arg(&store)
+        .output()
+        .expect("setpriv (util-linux) runs the test as nobody");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(254), "{err}");
+    assert!(err.contains("run as root or grant CAP_NET_ADMIN"), "{err}");
+    assert!(err.contains("--network proxy"), "{err}");
+    assert!(!store.join("latest").exists(), "nothing started");
+}
