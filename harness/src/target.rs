@@ -364,6 +364,16 @@ impl Target {
         if t.name.is_empty() {
             t.name = default_name.to_string();
         }
+        t.validate(text, origin)?;
+        Ok(t)
+    }
+
+    /// What serde cannot say about a target file: values that depend on each
+    /// other (a probe for `observe = "probe"`, `[min, max]` order), unique
+    /// names and known placeholders. Every error points at the line of the
+    /// key it is about.
+    fn validate(&self, text: &str, origin: &str) -> Result<(), TargetError> {
+        let t = self;
         let bad = |key: &str, message: String| TargetError::Invalid {
             file: origin.to_string(),
             line: key_line(text, key),
@@ -549,7 +559,7 @@ impl Target {
                 }
             }
         }
-        Ok(t)
+        Ok(())
     }
 }
 
