@@ -324,9 +324,21 @@ fn without_root_the_kernel_backend_exits_254_and_says_what_to_do() {
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o777)).unwrap();
     // The same binary as an unprivileged user, every capability dropped.
     let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"])
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
         .arg(env!("CARGO_BIN_EXE_splitbrain"))
-        .args(["run", "--network", "kernel", "--nemesis", "partition", "--store"])
+        .args([
+            "run",
+            "--network",
+            "kernel",
+            "--nemesis",
+            "partition",
+            "--store",
+        ])
         .arg(&store)
         .output()
         .expect("setpriv (util-linux) runs the test as nobody");
