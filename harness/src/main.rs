@@ -9,6 +9,7 @@ mod hunt;
 mod infra;
 mod nemesis;
 mod network;
+mod network_bench;
 mod observe;
 mod outputs;
 mod ports;
@@ -72,7 +73,7 @@ enum Command {
         #[command(subcommand)]
         algorithm: nodes::cli::NodeCommand,
     },
-    /// Measure the proxy or the checkers.
+    /// Measure the proxy, the network backends or the checkers.
     Bench {
         #[command(subcommand)]
         what: BenchCommand,
@@ -90,6 +91,9 @@ enum Command {
     /// Internal: kills registered process groups when the controller dies.
     #[command(hide = true)]
     Watchdog,
+    /// Internal: a peer process of `bench network` (echo, client, sink, sender).
+    #[command(hide = true)]
+    BenchPeer { role: String },
 }
 
 /// What decides a run's fault schedule: shared by `run` and `schedule`, so
@@ -327,6 +331,21 @@ struct ReplayArgs {
 enum BenchCommand {
     /// Proxy latency and throughput, direct vs proxied, UDP and TCP.
     Proxy,
+    /// Added round-trip latency of each way to fault links (direct, the
+    /// kernel backend with a full table, the proxy, socat) in one run with
+    /// one client, and how fast a kernel cut and heal take effect. Root.
+    Network {
+        /// Round trips per path.
+        #[arg(long, default_value_t = 20_000)]
+        samples: u32,
+        /// Endpoints in the kernel table (the measured pair and idle ones,
+        /// all of whose links are cut).
+        #[arg(long, default_value_t = 25)]
+        endpoints: usize,
+        /// Cut/heal repetitions.
+        #[arg(long, default_value_t = 50)]
+        cuts: u32,
+    },
     /// Checker throughput in memory and from a file, and peak memory.
     Check {
         /// Events in the generated history.
@@ -364,7 +383,10 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    if !matches!(cli.command, Command::Node { .. } | Command::Watchdog) {
+    if !matches!(
+        cli.command,
+        Command::Node { .. } | Command::Watchdog | Command::BenchPeer { .. }
+    ) {
         tracing_subscriber::fmt()
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_env("SPLITBRAIN_LOG")
@@ -402,6 +424,7 @@ fn main() -> ExitCode {
         }
         Command::Clean { dry_run } => cmd_clean(dry_run),
         Command::Watchdog => ExitCode::from(supervise::run_watchdog() as u8),
+        Command::BenchPeer { role } => ExitCode::from(network_bench::run_peer(&role) as u8),
     }
 }
 
@@ -850,6 +873,18 @@ fn cmd_bench(what: BenchCommand) -> ExitCode {
             .map(|_| ())
             .map_err(anyhow::Error::from),
         BenchCommand::Check { events } => bench_check::run(events, &mut out),
+        BenchCommand::Network {
+            samples,
+            endpoints,
+            cuts,
+        } => network_bench::run(
+            &network_bench::NetworkBenchOptions {
+                samples,
+                endpoints,
+                cuts,
+            },
+            &mut out,
+        ),
         BenchCommand::Hunt {
             hunts,
             budget,

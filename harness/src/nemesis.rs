@@ -485,7 +485,13 @@ impl<'a> Nemesis<'a> {
         let rules = to_rules(&state);
         match self.network.apply(self.rt, rules) {
             Ok(record) => {
-                self.rec.record(Event::Net(record));
+                self.rec.record(Event::Net(record.clone()));
+                if let Err(e) = self.network.verify(&record) {
+                    self.warn(
+                        "nemesis",
+                        format!("network state differs from the record: {e}"),
+                    );
+                }
             }
             Err(e) => {
                 self.warn("nemesis", format!("network change failed: {e}"));

@@ -188,6 +188,27 @@ impl Network<'_> {
         }
     }
 
+    /// After the change is recorded: does the network hold what the last
+    /// record says? (The kernel's table read back; the proxy's rules are
+    /// its own memory.) A difference is for a warning in the history.
+    pub fn verify(&self, record: &NetRecord) -> Result<(), String> {
+        match self {
+            Network::Proxy(_) => Ok(()),
+            Network::Kernel(t) => {
+                let held = t.read_back().map_err(|e| e.to_string())?;
+                if &kernel_net_record(&held) == record {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the nft table read back holds {} cut links, the history says {}",
+                        held.cut.len(),
+                        record.cut.len()
+                    ))
+                }
+            }
+        }
+    }
+
     /// Is any link cut right now?
     pub fn any_cut(&self) -> bool {
         match self {

@@ -126,6 +126,23 @@ impl LinkTable {
                 e.mark
             );
         }
+        // Input: one lookup by the sender's mark jumps to the sender's own
+        // chain, which holds only that sender's faults; a packet from a
+        // sender with none walks no rule at all.
+        for (i, _) in endpoints.iter().enumerate() {
+            s += &format!("add chain {FAMILY} {name} {}\n", from_chain(i));
+        }
+        if !endpoints.is_empty() {
+            let arms: Vec<String> = endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| format!("{:#x} : jump {}", e.mark, from_chain(i)))
+                .collect();
+            s += &format!(
+                "add rule {FAMILY} {name} inp meta mark vmap {{ {} }}\n",
+                arms.join(", ")
+            );
+        }
         s
     }
 
@@ -151,32 +168,45 @@ impl LinkTable {
                     command: String::new(),
                 })
         };
-        let mut s = format!("flush chain {FAMILY} {name} inp\n");
-        let rule = |from: &RuleEndpoint, to: &RuleEndpoint, tail: &str| {
-            format!(
-                "add rule {FAMILY} {name} inp meta mark {:#x} socket cgroupv2 level {} {} {tail}\n",
-                from.mark,
-                to.level,
-                quote(&to.cgroup)
-            )
-        };
-        for (from, to) in &links.cut {
-            let (a, b) = (find(from)?, find(to)?);
-            s += &rule(a, b, &format!("drop comment \"cut {from} {to}\""));
+        for n in links.cut.iter().chain(links.loss.keys()) {
+            find(&n.0)?;
+            find(&n.1)?;
         }
-        for ((from, to), p) in &links.loss {
-            if links.cut.contains(&(from.clone(), to.clone())) || *p <= 0.0 {
-                continue;
+        let mut s = String::new();
+        for (i, from) in endpoints.iter().enumerate() {
+            let chain = from_chain(i);
+            s += &format!("flush chain {FAMILY} {name} {chain}\n");
+            // Every receiver cut from this sender in one set lookup.
+            let cut: Vec<&RuleEndpoint> = links
+                .cut
+                .iter()
+                .filter(|(a, _)| *a == from.id)
+                .filter_map(|(_, b)| endpoints.iter().find(|e| e.id == *b))
+                .collect();
+            if !cut.is_empty() {
+                let level = cut[0].level;
+                let arms: Vec<String> = cut
+                    .iter()
+                    .map(|e| format!("{} : drop", quote(&e.cgroup)))
+                    .collect();
+                s += &format!(
+                    "add rule {FAMILY} {name} {chain} socket cgroupv2 level {level} vmap {{ {} }} comment \"cut {}\"\n",
+                    arms.join(", "),
+                    from.id
+                );
             }
-            let (a, b) = (find(from)?, find(to)?);
-            let below = ((p.min(1.0) * LOSS_SCALE as f64).round() as u32).min(LOSS_SCALE);
-            s += &rule(
-                a,
-                b,
-                &format!(
-                    "numgen random mod {LOSS_SCALE} < {below} drop comment \"loss {from} {to} {below}\""
-                ),
-            );
+            for ((a, b), p) in &links.loss {
+                if *a != from.id || links.cut.contains(&(a.clone(), b.clone())) || *p <= 0.0 {
+                    continue;
+                }
+                let to = find(b)?;
+                let below = ((p.min(1.0) * LOSS_SCALE as f64).round() as u32).min(LOSS_SCALE);
+                s += &format!(
+                    "add rule {FAMILY} {name} {chain} socket cgroupv2 level {} {} numgen random mod {LOSS_SCALE} < {below} drop comment \"loss {a} {b} {below}\"\n",
+                    to.level,
+                    quote(&to.cgroup)
+                );
+            }
         }
         Ok(s)
     }
@@ -207,14 +237,15 @@ impl LinkTable {
         &self.endpoints
     }
 
-    /// Replace what is in force with `links` in one transaction, then read
-    /// the table back: returns what the kernel holds, which is what the
-    /// history records.
+    /// Replace what is in force with `links` in one transaction. When this
+    /// returns, the kernel has acknowledged the commit: the rules are in
+    /// force. Returns what was put in force (loss quantised as the rules
+    /// hold it), which is what the history records; [`LinkTable::verify`]
+    /// reads it back.
     pub fn apply(&self, links: &KernelLinks) -> Result<KernelLinks, KernelError> {
         self.nft
             .run(&Self::apply_script(&self.name, &self.endpoints, links)?)?;
-        let held = self.read_back()?;
-        let wanted = KernelLinks {
+        Ok(KernelLinks {
             cut: links.cut.clone(),
             loss: links
                 .loss
@@ -222,8 +253,17 @@ impl LinkTable {
                 .filter(|(l, p)| **p > 0.0 && !links.cut.contains(*l))
                 .map(|(l, p)| (l.clone(), quantise(*p)))
                 .collect(),
-        };
-        if held != wanted {
+        })
+    }
+
+    /// Read the senders' chains back and compare with `wanted` (what
+    /// [`LinkTable::apply`] returned). Separate from `apply` because nft
+    /// names each cgroup of a listing by walking the cgroup tree, which can
+    /// take milliseconds: the change is recorded when it is in force, and
+    /// checked after.
+    pub fn verify(&self, wanted: &KernelLinks) -> Result<(), KernelError> {
+        let held = self.read_back()?;
+        if &held != wanted {
             return Err(KernelError::Nft {
                 message: format!(
                     "the table holds {} cut and {} lossy links after the change, not the {} and {} asked for",
@@ -232,18 +272,24 @@ impl LinkTable {
                     wanted.cut.len(),
                     wanted.loss.len()
                 ),
-                command: format!("list chain {FAMILY} {} inp", self.name),
+                command: format!("list chain {FAMILY} {} from_*", self.name),
             });
         }
-        Ok(held)
+        Ok(())
     }
 
-    /// What the input chain holds now, from its rule comments.
+    /// What the senders' chains hold now (not the marking chain, whose
+    /// cgroups nft would have to look up too).
     pub fn read_back(&self) -> Result<KernelLinks, KernelError> {
-        let listing = self
-            .nft
-            .run(&format!("list chain {FAMILY} {} inp", self.name))?;
-        Ok(parse_listing(&listing))
+        let mut listing = String::new();
+        for i in 0..self.endpoints.len() {
+            listing += &self.nft.run(&format!(
+                "list chain {FAMILY} {} {}",
+                self.name,
+                from_chain(i)
+            ))?;
+        }
+        Ok(parse_listing(&listing, &self.endpoints))
     }
 
     /// Delete the table (idempotent).
@@ -260,8 +306,15 @@ fn quantise(p: f64) -> f64 {
     ((p.min(1.0) * LOSS_SCALE as f64).round() as u32).min(LOSS_SCALE) as f64 / LOSS_SCALE as f64
 }
 
-/// The links a listing of the input chain holds.
-pub fn parse_listing(listing: &str) -> KernelLinks {
+/// The name of the chain that holds sender `i`'s faults.
+fn from_chain(i: usize) -> String {
+    format!("from_{}", i + 1)
+}
+
+/// The links a listing of the table holds: each sender's chain says whom
+/// it is cut from (the cgroups of its `vmap`, named back to endpoints) and
+/// its lossy links (rule comments).
+pub fn parse_listing(listing: &str, endpoints: &[RuleEndpoint]) -> KernelLinks {
     let mut links = KernelLinks::default();
     for line in listing.lines() {
         let Some((_, comment)) = line.split_once("comment \"") else {
@@ -269,8 +322,18 @@ pub fn parse_listing(listing: &str) -> KernelLinks {
         };
         let words: Vec<&str> = comment.trim_end_matches('"').split_whitespace().collect();
         match words.as_slice() {
-            ["cut", from, to] => {
-                links.cut.insert((from.to_string(), to.to_string()));
+            ["cut", from] => {
+                let Some((_, arms)) = line.split_once("vmap {") else {
+                    continue;
+                };
+                for arm in arms.split(',') {
+                    let Some(path) = arm.split('"').nth(1) else {
+                        continue;
+                    };
+                    if let Some(to) = endpoints.iter().find(|e| e.cgroup == path) {
+                        links.cut.insert((from.to_string(), to.id.clone()));
+                    }
+                }
             }
             ["loss", from, to, below] => {
                 if let Ok(b) = below.parse::<u32>() {
@@ -332,6 +395,7 @@ mod tests {
         assert!(port < cgroup, "{s}");
         assert!(s.contains("hook output priority filter"));
         assert!(s.contains("hook input priority filter"));
+        assert!(s.contains("inp meta mark vmap { 0x5b01 : jump from_1, 0x5b02 : jump from_2 }"));
     }
 
     #[test]
@@ -342,12 +406,15 @@ mod tests {
         // A lossy link that is also cut is only cut.
         links.loss.insert(("n1".into(), "n2".into()), 0.5);
         let s = LinkTable::apply_script("splitbrain-r", &endpoints(), &links).unwrap();
-        assert!(s.starts_with("flush chain inet splitbrain-r inp\n"));
+        assert!(s.starts_with("flush chain inet splitbrain-r from_1\n"));
+        assert!(s.contains("flush chain inet splitbrain-r from_2\n"));
         assert!(s.contains(
-            "inp meta mark 0x5b01 socket cgroupv2 level 3 \"unified/splitbrain/r/n2\" drop comment \"cut n1 n2\""
+            "from_1 socket cgroupv2 level 3 vmap { \"unified/splitbrain/r/n2\" : drop } comment \"cut n1\""
         ));
-        assert!(s.contains("numgen random mod 1000000 < 250000 drop comment \"loss n2 n1 250000\""));
-        let back = parse_listing(&s);
+        assert!(s.contains(
+            "from_2 socket cgroupv2 level 3 \"unified/splitbrain/r/n1\" numgen random mod 1000000 < 250000 drop comment \"loss n2 n1 250000\""
+        ));
+        let back = parse_listing(&s, &endpoints());
         assert_eq!(back.cut, links.cut);
         assert_eq!(back.loss.len(), 1);
         assert_eq!(back.loss[&("n2".to_string(), "n1".to_string())], 0.25);

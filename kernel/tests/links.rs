@@ -184,7 +184,9 @@ fn a_cut_drops_udp_one_way_only_and_heal_restores_it() {
     let mut s = setup("udp");
     assert_eq!(s.b.udp_from(&mut s.a, 50), 50, "open before the cut");
     let held = s.table.apply(&cut("a", "b")).unwrap();
-    assert_eq!(held, cut("a", "b"), "read back from the kernel");
+    assert_eq!(held, cut("a", "b"));
+    s.table.verify(&held).expect("read back from the kernel");
+    assert_eq!(s.table.read_back().unwrap(), cut("a", "b"));
     assert_eq!(s.b.udp_from(&mut s.a, 50), 0, "a→b is cut");
     assert_eq!(s.a.udp_from(&mut s.b, 50), 50, "b→a still delivers");
     s.table.apply(&KernelLinks::default()).unwrap();
@@ -213,7 +215,8 @@ fn loss_drops_the_asked_share_of_datagrams() {
     let mut s = setup("loss");
     let mut links = KernelLinks::default();
     links.loss.insert(("a".into(), "b".into()), 0.3);
-    s.table.apply(&links).unwrap();
+    let held = s.table.apply(&links).unwrap();
+    s.table.verify(&held).unwrap();
     let sent = 4000;
     let got = s.b.udp_from(&mut s.a, sent);
     let lost = 1.0 - got as f64 / sent as f64;
