@@ -18,6 +18,9 @@ use comfy_table::{presets::UTF8_FULL, Table};
 use kernel::links::KernelLinks;
 use kernel::{LinkTable, Nft, RunGroups, RunLock};
 
+/// Rounds the paths alternate in.
+const ROUNDS: u32 = 10;
+
 /// What to measure.
 #[derive(Debug, Clone)]
 pub struct NetworkBenchOptions {
@@ -55,7 +58,7 @@ fn precise_sleeps() {
 ///
 /// * `echo`: bind, print the port, echo datagrams until stdin closes.
 /// * `client`: bind, print the port; each `rtt ADDR SAMPLES PERIOD_US` line
-///   answers `P50_NS P99_NS LOST`.
+///   answers `LOST` and every round trip's nanoseconds.
 /// * `sink`: bind, print the port; records `(seq, sent, arrived)` until a
 ///   `report` line, then prints them one per line and `end`.
 /// * `sender`: each `send ADDR DURATION_MS PERIOD_US` line sends datagrams
@@ -97,9 +100,9 @@ fn peer(role: &str) -> anyhow::Result<()> {
                 let ["rtt", addr, samples, period] = w.as_slice() else {
                     bail!("unexpected command {line:?}");
                 };
-                let (p50, p99, lost) =
-                    rtt(&sock, addr.parse()?, samples.parse()?, period.parse()?)?;
-                writeln!(out, "{p50} {p99} {lost}")?;
+                let (samples, lost) = rtt(&sock, addr.parse()?, samples.parse()?, period.parse()?)?;
+                let list: Vec<String> = samples.iter().map(u64::to_string).collect();
+                writeln!(out, "{lost} {}", list.join(" "))?;
                 out.flush()?;
             }
             Ok(())
@@ -177,8 +180,8 @@ fn rtt(
     target: SocketAddr,
     samples: u32,
     period_us: u64,
-) -> anyhow::Result<(u64, u64, u64)> {
-    let mut h = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 10_000_000_000, 3)?;
+) -> anyhow::Result<(Vec<u64>, u64)> {
+    let mut h = Vec::with_capacity(samples as usize);
     let mut buf = [0u8; 2048];
     let mut lost = 0;
     let period = Duration::from_micros(period_us);
@@ -197,7 +200,7 @@ fn rtt(
             match sock.recv_from(&mut buf) {
                 Ok((n, _)) if n >= 8 && buf[..8] == seq.to_be_bytes() => {
                     if seq >= 50 {
-                        h.saturating_record(t.elapsed().as_nanos() as u64);
+                        h.push(t.elapsed().as_nanos() as u64);
                     }
                     break;
                 }
@@ -209,7 +212,7 @@ fn rtt(
             }
         }
     }
-    Ok((h.value_at_quantile(0.5), h.value_at_quantile(0.99), lost))
+    Ok((h, lost))
 }
 
 /// A peer process in a cgroup of the run.
@@ -298,21 +301,50 @@ struct Rtt {
     lost: u64,
 }
 
-fn measure(client: &mut Peer, target: SocketAddr, o: &NetworkBenchOptions) -> anyhow::Result<Rtt> {
-    let answer = client.ask(&format!("rtt {target} {} 100", o.samples))?;
+/// Round trips of one path, merged over the rounds.
+struct PathSamples {
+    h: hdrhistogram::Histogram<u64>,
+    lost: u64,
+}
+
+impl PathSamples {
+    fn new() -> anyhow::Result<PathSamples> {
+        Ok(PathSamples {
+            h: hdrhistogram::Histogram::new_with_bounds(1, 10_000_000_000, 3)?,
+            lost: 0,
+        })
+    }
+
+    fn rtt(&self) -> Rtt {
+        Rtt {
+            p50_us: self.h.value_at_quantile(0.5) as f64 / 1e3,
+            p99_us: self.h.value_at_quantile(0.99) as f64 / 1e3,
+            lost: self.lost,
+        }
+    }
+}
+
+/// One round of `samples` round trips to `target`, added to `into`.
+fn measure(
+    client: &mut Peer,
+    target: SocketAddr,
+    samples: u32,
+    into: &mut PathSamples,
+) -> anyhow::Result<()> {
+    let answer = client.ask(&format!("rtt {target} {samples} 100"))?;
     let v: Vec<u64> = answer
         .split_whitespace()
         .map(|w| w.parse())
         .collect::<Result<_, _>>()
-        .with_context(|| format!("client said {answer:?}"))?;
-    let [p50, p99, lost] = v[..] else {
-        bail!("client said {answer:?}");
-    };
-    Ok(Rtt {
-        p50_us: p50 as f64 / 1e3,
-        p99_us: p99 as f64 / 1e3,
-        lost,
-    })
+        .with_context(|| format!("client said {:?}", &answer[..answer.len().min(80)]))?;
+    let (lost, rest) = v
+        .split_first()
+        .ok_or_else(|| anyhow!("client said nothing"))?;
+    into.lost += lost;
+    for ns in rest {
+        into.h.saturating_record(*ns);
+    }
+    Ok(())
 }
 
 /// socat forwarding one UDP peer both ways, on a port of its own.
@@ -463,7 +495,6 @@ fn measure_all(
 ) -> anyhow::Result<()> {
     let echo = Peer::start(groups, "b", "echo")?;
     let mut client = Peer::start(groups, "a", "client")?;
-    let direct = measure(&mut client, echo.addr(), o)?;
 
     // The kernel backend: the run's table with every idle endpoint cut
     // from every other, the measured pair open.
@@ -471,7 +502,6 @@ fn measure_all(
     ports.insert("a".into(), vec![client.port]);
     ports.insert("b".into(), vec![echo.port]);
     let endpoints = LinkTable::endpoints(groups, &ports)?;
-    let table = LinkTable::create(Nft::open()?, run, endpoints)?;
     let idle: Vec<&String> = ids.iter().skip(2).collect();
     let mut full = KernelLinks::default();
     for x in &idle {
@@ -484,18 +514,9 @@ fn measure_all(
         full.cut.insert(("b".into(), (*x).clone()));
     }
     let rules = full.cut.len();
-    table.apply(&full)?;
-    let kernel_rtt = measure(&mut client, echo.addr(), o)?;
-    table.apply(&KernelLinks::default())?;
 
-    // Cut timing on the same table, a fresh pair of processes.
-    let mut sink = Peer::start(groups, "b", "sink")?;
-    let mut sender = Peer::start(groups, "a", "sender")?;
-    let cuts = cut_timing(&table, &mut sender, &mut sink, o)?;
-    drop((sink, sender));
-    drop(table);
-
-    // The proxy, as a run starts it (UDP, a socket per directed link).
+    // The proxy, as a run starts it (UDP, a socket per directed link), and
+    // socat: both stay up for every round (neither touches the others).
     let proxy = proxy::Proxy::start(proxy::ProxyConfig::new(
         vec![
             proxy::Endpoint::new("a", client.addr()),
@@ -504,18 +525,47 @@ fn measure_all(
         proxy::Transport::Udp,
         proxy::ProxyMode::PerLink,
     ))?;
-    let via = proxy
+    let via_proxy = proxy
         .peer_addr("a", "b")
         .ok_or_else(|| anyhow!("the proxy has no a→b link"))?;
-    let proxied = measure(&mut client, via, o)?;
+    let (socat, via_socat) = Socat::start(echo.addr())?;
+
+    // Rounds alternate the paths, so drift of the machine's load over the
+    // run lands on all of them alike. The table exists only for the kernel
+    // round (its marking rules would touch the other paths' packets too).
+    let rounds = ROUNDS.min(o.samples.max(1));
+    let per_round = o.samples.div_ceil(rounds);
+    let (mut direct, mut kernel, mut proxied, mut socat_s) = (
+        PathSamples::new()?,
+        PathSamples::new()?,
+        PathSamples::new()?,
+        PathSamples::new()?,
+    );
+    for _ in 0..rounds {
+        measure(&mut client, echo.addr(), per_round, &mut direct)?;
+        {
+            let table = LinkTable::create(Nft::open()?, run, endpoints.clone())?;
+            table.apply(&full)?;
+            measure(&mut client, echo.addr(), per_round, &mut kernel)?;
+        }
+        measure(&mut client, via_proxy, per_round, &mut proxied)?;
+        measure(&mut client, via_socat, per_round, &mut socat_s)?;
+    }
+    drop(socat);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(proxy.shutdown());
+    let (direct, kernel_rtt, proxied, socat_rtt) =
+        (direct.rtt(), kernel.rtt(), proxied.rtt(), socat_s.rtt());
 
-    let (socat, via) = Socat::start(echo.addr())?;
-    let socat_rtt = measure(&mut client, via, o)?;
-    drop(socat);
+    // Cut timing on the table, a fresh pair of processes.
+    let table = LinkTable::create(Nft::open()?, run, endpoints)?;
+    let mut sink = Peer::start(groups, "b", "sink")?;
+    let mut sender = Peer::start(groups, "a", "sender")?;
+    let cuts = cut_timing(&table, &mut sender, &mut sink, o)?;
+    drop((sink, sender));
+    drop(table);
     drop((client, echo));
 
     let mut t = Table::new();
@@ -621,7 +671,7 @@ fn measure_all(
     writeln!(out, "{c}")?;
     writeln!(
         out,
-        "RTT: {} paced round trips (one every 100 µs) per path by the same client process, in a cgroup as nodes are; \
+        "RTT: {} paced round trips (one every 100 µs) per path in {ROUNDS} alternating rounds, by the same client process, in a cgroup as nodes are; \
          added = path − direct at the same percentile. Cut timing: a datagram every 20 µs, send times on CLOCK_MONOTONIC. \
          {} CPUs; other load on the machine shows in the p99s.",
         o.samples,

@@ -109,21 +109,27 @@ impl LinkTable {
         s += &format!(
             "add chain {FAMILY} {name} inp {{ type filter hook input priority filter; policy accept; }}\n"
         );
-        // Ports first: a full socket's own cgroup, matched after, wins.
-        for e in endpoints.iter().filter(|e| !e.ports.is_empty()) {
-            let ports: Vec<String> = e.ports.iter().map(u16::to_string).collect();
+        // Each in one map lookup, whatever the number of endpoints. Ports
+        // first: a full socket's own cgroup, matched after, wins. A packet
+        // whose port or cgroup is not in the map keeps its mark.
+        let by_port: Vec<String> = endpoints
+            .iter()
+            .flat_map(|e| e.ports.iter().map(move |p| format!("{p} : {:#x}", e.mark)))
+            .collect();
+        if !by_port.is_empty() {
             s += &format!(
-                "add rule {FAMILY} {name} out tcp sport {{ {} }} meta mark set {:#x}\n",
-                ports.join(", "),
-                e.mark
+                "add rule {FAMILY} {name} out meta mark set tcp sport map {{ {} }}\n",
+                by_port.join(", ")
             );
         }
-        for e in endpoints {
+        if let Some(level) = endpoints.first().map(|e| e.level) {
+            let by_cgroup: Vec<String> = endpoints
+                .iter()
+                .map(|e| format!("{} : {:#x}", quote(&e.cgroup), e.mark))
+                .collect();
             s += &format!(
-                "add rule {FAMILY} {name} out socket cgroupv2 level {} {} meta mark set {:#x}\n",
-                e.level,
-                quote(&e.cgroup),
-                e.mark
+                "add rule {FAMILY} {name} out meta mark set socket cgroupv2 level {level} map {{ {} }}\n",
+                by_cgroup.join(", ")
             );
         }
         // Input: one lookup by the sender's mark jumps to the sender's own
@@ -388,9 +394,11 @@ mod tests {
     #[test]
     fn the_create_script_marks_by_port_first_and_by_cgroup_last() {
         let s = LinkTable::create_script("splitbrain-r", &endpoints());
-        let port = s.find("tcp sport { 40000 } meta mark set 0x5b01").unwrap();
+        let port = s
+            .find("out meta mark set tcp sport map { 40000 : 0x5b01, 40001 : 0x5b02 }")
+            .unwrap();
         let cgroup = s
-            .find("socket cgroupv2 level 3 \"unified/splitbrain/r/n1\" meta mark set 0x5b01")
+            .find("out meta mark set socket cgroupv2 level 3 map { \"unified/splitbrain/r/n1\" : 0x5b01, \"unified/splitbrain/r/n2\" : 0x5b02 }")
             .unwrap();
         assert!(port < cgroup, "{s}");
         assert!(s.contains("hook output priority filter"));
