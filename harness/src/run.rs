@@ -948,10 +948,11 @@ fn write_run_toml(
     t.insert("nodes".into(), toml::Value::Integer(n as i64));
     t.insert("seed".into(), toml::Value::Integer(seed as i64));
     t.insert("nemesis".into(), s(&opts.nemesis));
-    t.insert(
-        "network".into(),
-        s(opts.network.unwrap_or(target.network).name()),
-    );
+    // Like the other overrides, only when given: the target file says the
+    // rest, and a replay must not turn the target's default into a flag.
+    if let Some(n) = opts.network {
+        t.insert("network".into(), s(n.name()));
+    }
     t.insert("time_limit".into(), s(&compact_duration(opts.time_limit)));
     if let Some(d) = opts.nemesis_interval {
         t.insert("nemesis_interval".into(), s(&compact_duration(d)));
