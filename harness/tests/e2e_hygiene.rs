@@ -4,40 +4,15 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use checkers::history::Event;
 use common::*;
 
-/// Start a run in the background and wait until its nodes are up. The caller
-/// signals and reaps the returned child (clippy cannot see that).
-#[allow(clippy::zombie_processes)]
+/// Start a run in the background and wait until its nodes are up.
 fn start_run(store: &Path, args: &[&str]) -> (Child, std::path::PathBuf) {
-    let mut child = splitbrain()
-        .arg("run")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
-            let data = dir.join("data").display().to_string();
-            if processes_mentioning(&data).len() >= 3 {
-                return (child, dir);
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nodes did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    start_run_until(store, args, |_| true)
 }
 
 fn wrapper_target(dir: &Path) -> std::path::PathBuf {

@@ -7,7 +7,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use checkers::history::Event;
@@ -139,9 +139,8 @@ fn etcd_passes_mixed_on_the_kernel_backend_on_its_own_addresses() {
         h.tcp_backoff,
         "etcd talks TCP: the header says streams back off"
     );
-    // No proxy: etcd's members were given each other's real addresses.
-    let log = std::fs::read_to_string(dir.join("run.toml")).unwrap();
-    assert!(log.contains("network = \"kernel\""));
+    let run_toml = std::fs::read_to_string(dir.join("run.toml")).unwrap();
+    assert!(run_toml.contains("network = \"kernel\""), "{run_toml}");
     assert_nothing_left(&dir);
 }
 
@@ -160,35 +159,12 @@ fn faults_that_hold_packets_are_refused_on_the_kernel_backend() {
     assert!(!store.join("latest").exists(), "nothing started");
 }
 
-/// Start a run in the background; returns once its nodes run.
-#[allow(clippy::zombie_processes)]
+/// Start a run in the background; returns once its nodes run and its
+/// table exists.
 fn start_run(store: &Path, args: &[&str]) -> (Child, PathBuf) {
-    let mut child = splitbrain()
-        .arg("run")
-        .args(args)
-        .arg("--store")
-        .arg(store)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
-            let data = dir.join("data").display().to_string();
-            if processes_mentioning(&data).len() >= 3
-                && tables().contains(&format!("splitbrain-{}", run_name(&dir)))
-            {
-                return (child, dir);
-            }
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("nodes did not start");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    start_run_until(store, args, |dir| {
+        tables().contains(&format!("splitbrain-{}", run_name(dir)))
+    })
 }
 
 #[test]

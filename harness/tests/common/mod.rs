@@ -154,3 +154,38 @@ pub fn target_file(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Start `splitbrain run ARGS --store STORE` in the background and return
+/// once three of its nodes run and `ready(run_dir)` holds (15 s at most).
+/// The caller signals and reaps the returned child (clippy cannot see that).
+#[allow(clippy::zombie_processes)]
+pub fn start_run_until(
+    store: &Path,
+    args: &[&str],
+    ready: impl Fn(&Path) -> bool,
+) -> (std::process::Child, PathBuf) {
+    let mut child = splitbrain()
+        .arg("run")
+        .args(args)
+        .arg("--store")
+        .arg(store)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Ok(dir) = std::fs::canonicalize(store.join("latest")) {
+            let data = dir.join("data").display().to_string();
+            if processes_mentioning(&data).len() >= 3 && ready(&dir) {
+                return (child, dir);
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nodes did not start");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
