@@ -378,7 +378,7 @@ impl Drop for Socat {
 #[derive(Debug, Default)]
 struct CutTiming {
     apply: Vec<f64>,
-    first_dropped: Vec<f64>,
+    in_force: Vec<f64>,
     first_delivered: Vec<f64>,
     late_delivered: u64,
 }
@@ -454,7 +454,7 @@ fn cut_timing(
             .filter(|(sent, _)| *sent >= t0 && *sent < t1)
             .map(|(sent, _)| *sent)
             .max();
-        t.first_dropped
+        t.in_force
             .push(crossed.map_or(0.0, |sent| (sent - t0) as f64 / 1e3));
         if crossed.is_some_and(|sent| sent > t0_done) {
             t.late_delivered += 1;
@@ -634,11 +634,11 @@ fn measure_all(
         "-".into(),
         "-".into(),
     ]);
-    let (d50, dmax) = quantiles(&cuts.first_dropped);
+    let (d50, dmax) = quantiles(&cuts.in_force);
     c.add_row(vec![
         format!(
             "cut → in force: last datagram through, sent after apply() began ({} cuts)",
-            cuts.first_dropped.len()
+            cuts.in_force.len()
         ),
         us(d50),
         us(dmax),

@@ -319,11 +319,6 @@ impl RunGroups {
         Ok(this)
     }
 
-    /// The run's name.
-    pub fn run(&self) -> &str {
-        &self.run
-    }
-
     /// The run's cgroup directory (what the watchdog removes).
     pub fn dir(&self) -> &Path {
         &self.dir

@@ -238,11 +238,6 @@ impl LinkTable {
         &self.name
     }
 
-    /// The endpoints the table knows.
-    pub fn rule_endpoints(&self) -> &[RuleEndpoint] {
-        &self.endpoints
-    }
-
     /// Replace what is in force with `links` in one transaction. When this
     /// returns, the kernel has acknowledged the commit: the rules are in
     /// force. Returns what was put in force (loss quantised as the rules
