@@ -3,12 +3,14 @@
 //! server are separate processes in cgroups of a run (as nodes are), so the
 //! kernel row sees the run's real rules; only the path between them differs:
 //! direct loopback, the kernel backend with a full table loaded, the proxy,
-//! and socat as a plain forwarder users know. Then how fast a kernel cut
-//! and heal take effect, from a sender pacing datagrams every ~20 µs.
+//! and socat as a plain forwarder users know, for UDP datagrams and for a
+//! TCP stream (the proxy's two transports). Then how fast a kernel cut and
+//! heal take effect, from a sender pacing datagrams every ~20 µs.
 
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, UdpSocket};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,12 +77,36 @@ pub fn run_peer(role: &str) -> i32 {
 
 fn peer(role: &str) -> anyhow::Result<()> {
     precise_sleeps();
+    let stdin = std::io::stdin();
+    if role == "tcp-echo" {
+        // Its port is the TCP listener's; every connection echoes on a
+        // thread of its own, Nagle off, as a node's peer stream would.
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", listener.local_addr()?.port())?;
+        out.flush()?;
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let _ = stream.set_nodelay(true);
+                    let mut stream = stream;
+                    let mut buf = [0u8; 8];
+                    while stream.read_exact(&mut buf).is_ok() {
+                        if stream.write_all(&buf).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        for _ in stdin.lock().lines() {}
+        return Ok(());
+    }
     let sock = UdpSocket::bind("127.0.0.1:0")?;
     let port = sock.local_addr()?.port();
     let mut out = std::io::stdout().lock();
     writeln!(out, "{port}")?;
     out.flush()?;
-    let stdin = std::io::stdin();
     match role {
         "echo" => {
             std::thread::spawn(move || {
@@ -97,10 +123,15 @@ fn peer(role: &str) -> anyhow::Result<()> {
             for line in stdin.lock().lines() {
                 let line = line?;
                 let w: Vec<&str> = line.split_whitespace().collect();
-                let ["rtt", addr, samples, period] = w.as_slice() else {
-                    bail!("unexpected command {line:?}");
+                let (samples, lost) = match w.as_slice() {
+                    ["rtt", addr, samples, period] => {
+                        rtt(&sock, addr.parse()?, samples.parse()?, period.parse()?)?
+                    }
+                    ["tcp-rtt", addr, samples, period] => {
+                        tcp_rtt(addr.parse()?, samples.parse()?, period.parse()?)?
+                    }
+                    _ => bail!("unexpected command {line:?}"),
                 };
-                let (samples, lost) = rtt(&sock, addr.parse()?, samples.parse()?, period.parse()?)?;
                 let list: Vec<String> = samples.iter().map(u64::to_string).collect();
                 writeln!(out, "{lost} {}", list.join(" "))?;
                 out.flush()?;
@@ -171,7 +202,7 @@ fn peer(role: &str) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        other => bail!("unknown role {other:?} (echo, client, sink, sender)"),
+        other => bail!("unknown role {other:?} (echo, tcp-echo, client, sink, sender)"),
     }
 }
 
@@ -213,6 +244,39 @@ fn rtt(
         }
     }
     Ok((h, lost))
+}
+
+/// `samples` paced round trips of 8 bytes on one TCP connection to
+/// `target` (Nagle off), after 50 unmeasured ones; a connection that fails
+/// midway counts the rest as lost.
+fn tcp_rtt(target: SocketAddr, samples: u32, period_us: u64) -> anyhow::Result<(Vec<u64>, u64)> {
+    let mut stream = TcpStream::connect_timeout(&target, Duration::from_secs(2))
+        .with_context(|| format!("connecting to {target}"))?;
+    stream.set_nodelay(true)?;
+    stream.set_read_timeout(Some(Duration::from_millis(500)))?;
+    let mut h = Vec::with_capacity(samples as usize);
+    let period = Duration::from_micros(period_us);
+    let start = Instant::now();
+    let total = samples as u64 + 50;
+    for seq in 0..total {
+        let due = start + period * seq as u32;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
+        }
+        let t = Instant::now();
+        let mut buf = [0u8; 8];
+        let ok = stream.write_all(&seq.to_be_bytes()).is_ok()
+            && stream.read_exact(&mut buf).is_ok()
+            && buf == seq.to_be_bytes();
+        if !ok {
+            return Ok((h, total - seq));
+        }
+        if seq >= 50 {
+            h.push(t.elapsed().as_nanos() as u64);
+        }
+    }
+    Ok((h, 0))
 }
 
 /// A peer process in a cgroup of the run.
@@ -331,7 +395,27 @@ fn measure(
     samples: u32,
     into: &mut PathSamples,
 ) -> anyhow::Result<()> {
-    let answer = client.ask(&format!("rtt {target} {samples} 100"))?;
+    measure_with(client, "rtt", target, samples, into)
+}
+
+/// As [`measure`], over a TCP connection opened for the round.
+fn measure_tcp(
+    client: &mut Peer,
+    target: SocketAddr,
+    samples: u32,
+    into: &mut PathSamples,
+) -> anyhow::Result<()> {
+    measure_with(client, "tcp-rtt", target, samples, into)
+}
+
+fn measure_with(
+    client: &mut Peer,
+    command: &str,
+    target: SocketAddr,
+    samples: u32,
+    into: &mut PathSamples,
+) -> anyhow::Result<()> {
+    let answer = client.ask(&format!("{command} {target} {samples} 100"))?;
     let v: Vec<u64> = answer
         .split_whitespace()
         .map(|w| w.parse())
@@ -347,15 +431,34 @@ fn measure(
     Ok(())
 }
 
-/// socat forwarding one UDP peer both ways, on a port of its own.
+/// socat forwarding one peer both ways, on a port of its own.
 struct Socat(Child);
 
 impl Socat {
+    /// A UDP forwarder to `to`.
     fn start(to: SocketAddr) -> anyhow::Result<(Socat, SocketAddr)> {
         let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        Socat::spawn(
+            port,
+            format!("UDP4-LISTEN:{port},bind=127.0.0.1,reuseaddr"),
+            format!("UDP4:{to}"),
+        )
+    }
+
+    /// A TCP forwarder to `to`, Nagle off on both legs (as the proxy).
+    fn start_tcp(to: SocketAddr) -> anyhow::Result<(Socat, SocketAddr)> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        Socat::spawn(
+            port,
+            format!("TCP4-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,nodelay"),
+            format!("TCP4:{to},nodelay"),
+        )
+    }
+
+    fn spawn(port: u16, listen: String, to: String) -> anyhow::Result<(Socat, SocketAddr)> {
         let child = Command::new("socat")
-            .arg(format!("UDP4-LISTEN:{port},bind=127.0.0.1,reuseaddr"))
-            .arg(format!("UDP4:{to}"))
+            .arg(listen)
+            .arg(to)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -494,6 +597,7 @@ fn measure_all(
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let echo = Peer::start(groups, "b", "echo")?;
+    let tcp_echo = Peer::start(groups, "b", "tcp-echo")?;
     let mut client = Peer::start(groups, "a", "client")?;
 
     // The kernel backend: the run's table with every idle endpoint cut
@@ -529,6 +633,19 @@ fn measure_all(
         .peer_addr("a", "b")
         .ok_or_else(|| anyhow!("the proxy has no a→b link"))?;
     let (socat, via_socat) = Socat::start(echo.addr())?;
+    // The same for TCP: a stream per directed link, as a TCP run starts it.
+    let tcp_proxy = proxy::Proxy::start(proxy::ProxyConfig::new(
+        vec![
+            proxy::Endpoint::new("a", client.addr()),
+            proxy::Endpoint::new("b", tcp_echo.addr()),
+        ],
+        proxy::Transport::Tcp,
+        proxy::ProxyMode::PerLink,
+    ))?;
+    let via_tcp_proxy = tcp_proxy
+        .peer_addr("a", "b")
+        .ok_or_else(|| anyhow!("the TCP proxy has no a→b link"))?;
+    let (tcp_socat, via_tcp_socat) = Socat::start_tcp(tcp_echo.addr())?;
 
     // Rounds alternate the paths, so drift of the machine's load over the
     // run lands on all of them alike. The table exists only for the kernel
@@ -537,6 +654,11 @@ fn measure_all(
     let per_round = o.samples.div_ceil(rounds);
     let (mut direct, mut kernel, mut proxied, mut socat_s) = (
         PathSamples::new()?,
+        PathSamples::new()?,
+        PathSamples::new()?,
+        PathSamples::new()?,
+    );
+    let (mut tcp_direct, mut tcp_proxied, mut tcp_socat_s) = (
         PathSamples::new()?,
         PathSamples::new()?,
         PathSamples::new()?,
@@ -550,14 +672,21 @@ fn measure_all(
         }
         measure(&mut client, via_proxy, per_round, &mut proxied)?;
         measure(&mut client, via_socat, per_round, &mut socat_s)?;
+        measure_tcp(&mut client, tcp_echo.addr(), per_round, &mut tcp_direct)?;
+        measure_tcp(&mut client, via_tcp_proxy, per_round, &mut tcp_proxied)?;
+        measure_tcp(&mut client, via_tcp_socat, per_round, &mut tcp_socat_s)?;
     }
-    drop(socat);
+    drop((socat, tcp_socat));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(proxy.shutdown());
+    rt.block_on(tcp_proxy.shutdown());
+    drop(tcp_echo);
     let (direct, kernel_rtt, proxied, socat_rtt) =
         (direct.rtt(), kernel.rtt(), proxied.rtt(), socat_s.rtt());
+    let (tcp_direct, tcp_proxied, tcp_socat_rtt) =
+        (tcp_direct.rtt(), tcp_proxied.rtt(), tcp_socat_s.rtt());
 
     // Cut timing on the table, a fresh pair of processes.
     let table = LinkTable::create(Nft::open()?, run, endpoints)?;
@@ -581,17 +710,21 @@ fn measure_all(
         "met",
     ]);
     let us = |v: f64| format!("{v:.1} µs");
+    let row_from =
+        |t: &mut Table, base: Rtt, name: String, r: Rtt, goal: &str, met: Option<bool>| {
+            t.add_row(vec![
+                name,
+                us(r.p50_us),
+                us(r.p99_us),
+                us(r.p50_us - base.p50_us),
+                us(r.p99_us - base.p99_us),
+                r.lost.to_string(),
+                goal.to_string(),
+                met.map_or("-".into(), |m| if m { "yes" } else { "NO" }.to_string()),
+            ]);
+        };
     let row = |t: &mut Table, name: String, r: Rtt, goal: &str, met: Option<bool>| {
-        t.add_row(vec![
-            name,
-            us(r.p50_us),
-            us(r.p99_us),
-            us(r.p50_us - direct.p50_us),
-            us(r.p99_us - direct.p99_us),
-            r.lost.to_string(),
-            goal.to_string(),
-            met.map_or("-".into(), |m| if m { "yes" } else { "NO" }.to_string()),
-        ]);
+        row_from(t, direct, name, r, goal, met)
     };
     row(&mut t, "direct loopback".into(), direct, "-", None);
     let kernel_added = kernel_rtt.p50_us - direct.p50_us;
@@ -618,6 +751,32 @@ fn measure_all(
         &mut t,
         "socat (plain UDP forwarder)".into(),
         socat_rtt,
+        "-",
+        None,
+    );
+    row_from(
+        &mut t,
+        tcp_direct,
+        "direct loopback, TCP".into(),
+        tcp_direct,
+        "-",
+        None,
+    );
+    let tcp_proxy_added = tcp_proxied.p50_us - tcp_direct.p50_us;
+    let tcp_socat_added = tcp_socat_rtt.p50_us - tcp_direct.p50_us;
+    row_from(
+        &mut t,
+        tcp_direct,
+        "proxy (TCP, a stream per link)".into(),
+        tcp_proxied,
+        "added p50 ≤ socat's",
+        Some(tcp_proxy_added <= tcp_socat_added),
+    );
+    row_from(
+        &mut t,
+        tcp_direct,
+        "socat (plain TCP forwarder)".into(),
+        tcp_socat_rtt,
         "-",
         None,
     );
@@ -672,7 +831,7 @@ fn measure_all(
     writeln!(
         out,
         "RTT: {} paced round trips (one every 100 µs) per path in {ROUNDS} alternating rounds, by the same client process, in a cgroup as nodes are; \
-         added = path − direct at the same percentile. Cut timing: a datagram every 20 µs, send times on CLOCK_MONOTONIC. \
+         added = path − direct loopback of the same transport at the same percentile. Cut timing: a datagram every 20 µs, send times on CLOCK_MONOTONIC. \
          {} CPUs; other load on the machine shows in the p99s.",
         o.samples,
         std::thread::available_parallelism().map_or(0, |n| n.get())

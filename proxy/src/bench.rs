@@ -4,7 +4,9 @@
 //! with the goals printed beside the measurements.
 //!
 //! Clients are plain blocking threads (not the proxy's runtime) so the proxy
-//! is measured as a separate party, as the nodes see it.
+//! is measured as a separate party, as the nodes see it. All of it is one
+//! process, which suits throughput and cut timing; latency from separate
+//! processes, as nodes see it, is `bench network`'s (it carries the goal).
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
@@ -19,10 +21,6 @@ use hdrhistogram::Histogram;
 
 use crate::{Endpoint, LinkRules, Proxy, ProxyConfig, ProxyMode, RuntimeFlavor, Transport};
 
-/// Goal: added round-trip latency at p50, microseconds.
-pub const GOAL_ADDED_P50_US: f64 = 50.0;
-/// Goal: added round-trip latency at p99, microseconds.
-pub const GOAL_ADDED_P99_US: f64 = 250.0;
 /// Goal: UDP datagrams per second through one link.
 pub const GOAL_UDP_MSGS_PER_S: f64 = 100_000.0;
 /// Goal: a cut is in force within this long after `apply` is called, microseconds.
@@ -607,8 +605,6 @@ fn write_table(r: &BenchReport, o: &BenchOptions, out: &mut dyn Write) -> std::i
     let best_ok = |f: &dyn Fn(&ProxiedResult) -> bool| r.proxied.iter().any(f);
     let at = format!("@ {} msg/s", o.rate);
     let (du, dt) = (r.direct_udp, r.direct_tcp);
-    let p50g = format!("≤ {GOAL_ADDED_P50_US:.0} µs");
-    let p99g = format!("≤ {GOAL_ADDED_P99_US:.0} µs");
     let cutg = format!("≤ {GOAL_CUT_US:.0} µs");
 
     add_row(
@@ -629,19 +625,19 @@ fn write_table(r: &BenchReport, o: &BenchOptions, out: &mut dyn Write) -> std::i
     );
     add_row(
         &mut t,
-        "UDP added p50",
+        "UDP added p50 (in one process)",
         "-".into(),
         each(&|p| us(p.udp.p50_us - du.p50_us)),
-        &p50g,
-        best_ok(&|p| p.udp.p50_us - du.p50_us <= GOAL_ADDED_P50_US),
+        "-",
+        true,
     );
     add_row(
         &mut t,
-        "UDP added p99",
+        "UDP added p99 (in one process)",
         "-".into(),
         each(&|p| us(p.udp.p99_us - du.p99_us)),
-        &p99g,
-        best_ok(&|p| p.udp.p99_us - du.p99_us <= GOAL_ADDED_P99_US),
+        "-",
+        true,
     );
     add_row(
         &mut t,
@@ -669,19 +665,19 @@ fn write_table(r: &BenchReport, o: &BenchOptions, out: &mut dyn Write) -> std::i
     );
     add_row(
         &mut t,
-        "TCP added p50",
+        "TCP added p50 (in one process)",
         "-".into(),
         each(&|p| us(p.tcp.p50_us - dt.p50_us)),
-        &p50g,
-        best_ok(&|p| p.tcp.p50_us - dt.p50_us <= GOAL_ADDED_P50_US),
+        "-",
+        true,
     );
     add_row(
         &mut t,
-        "TCP added p99",
+        "TCP added p99 (in one process)",
         "-".into(),
         each(&|p| us(p.tcp.p99_us - dt.p99_us)),
-        &p99g,
-        best_ok(&|p| p.tcp.p99_us - dt.p99_us <= GOAL_ADDED_P99_US),
+        "-",
+        true,
     );
     let tp = |v: Throughput| {
         format!(
@@ -747,7 +743,10 @@ fn write_table(r: &BenchReport, o: &BenchOptions, out: &mut dyn Write) -> std::i
     writeln!(out, "{t}")?;
     writeln!(
         out,
-        "RTT: paced closed-loop round trips, both directions through the proxy; added = proxy − direct at the same percentile. {} CPUs; other load on the machine shows in the p99s.",
+        "RTT: paced closed-loop round trips, both directions through the proxy; added = proxy − direct at the same percentile. \
+         Client, echo and proxy share this process, so wake-ups between its threads add to every figure: \
+         the proxy's latency goal is judged by `splitbrain bench network`, which measures it from separate processes beside socat. \
+         {} CPUs; other load on the machine shows in the p99s.",
         thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     )
 }
