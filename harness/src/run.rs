@@ -171,8 +171,53 @@ pub fn fault_inputs(
     Ok((target, presets, backend))
 }
 
-/// Execute one run.
+/// Execute one run: a pipeline of named phases, each with its own inputs and
+/// outputs. Every resource a phase starts is a guard ([`RunRecord`],
+/// [`Stage`], [`Cluster`], [`Probers`]) whose `Drop` tears it down, so an
+/// early return or a panic anywhere leaves no process, cgroup, nft table or
+/// half-written history behind; the happy path tears down explicitly, in
+/// order, and then judges.
 pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
+    let plan = prepare(opts)?;
+    supervise::raise_nofile_limit();
+    supervise::start_watchdog();
+    let mut record = RunRecord::open(opts, &plan)?;
+    let mut stage = match Stage::provision(opts, &plan, &record) {
+        Ok(stage) => stage,
+        Err(e) => return Err(record.abort(e)),
+    };
+    let nodes = match node_slots(opts, &plan, &record, &mut stage) {
+        Ok(nodes) => nodes,
+        Err(e) => return Err(record.abort(e)),
+    };
+    if let Err(e) = stage.open_links(&nodes.endpoint_ports) {
+        return Err(record.abort(e));
+    }
+    let exercised = exercise(opts, &plan, &mut record, &mut stage, nodes);
+    stage.teardown();
+    record.finish()?;
+    if let Some(e) = exercised.failure {
+        return Err(RunError::Failed(e.context(format!(
+            "run directory: {}",
+            record.dir.path().display()
+        ))));
+    }
+    judge(record, exercised.interrupted)
+}
+
+/// What a run will do, decided and checked before anything starts.
+struct Plan {
+    target: Target,
+    presets: Vec<workloads::Preset>,
+    backend: NetworkBackend,
+    /// Node ids, `n1`…
+    ids: Vec<String>,
+    seed: u64,
+}
+
+/// Phase 1, prepare: load the target and check every option; nothing is
+/// started, so an error here is exit 254.
+fn prepare(opts: &RunOptions) -> Result<Plan, RunError> {
     let (target, presets, backend) = fault_inputs(
         &opts.target,
         &opts.nemesis,
@@ -198,153 +243,312 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             i64::MAX
         )));
     }
-    // Random seeds are kept short so replay commands stay readable.
-    let seed = opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64);
     results::store::check_writable(&opts.store).map_err(config)?;
     if backend == NetworkBackend::Kernel {
         kernel::check_network_backend().map_err(config)?;
     }
+    Ok(Plan {
+        // Random seeds are kept short so replay commands stay readable.
+        seed: opts.seed.unwrap_or_else(|| rand::random::<u32>() as u64),
+        ids: (1..=n).map(|i| format!("n{i}")).collect(),
+        target,
+        presets,
+        backend,
+    })
+}
 
-    supervise::raise_nofile_limit();
-    supervise::start_watchdog();
-    let dir = RunDir::create(&opts.store, &target.name).map_err(config)?;
-    let ids: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+/// The run's directory and history. Created before anything runs, so every
+/// later failure is recorded; dropped without [`RunRecord::end`] (a panic)
+/// it still closes the history with an end record that says so.
+struct RunRecord {
+    dir: RunDir,
+    rec: Recorder,
+    header: RunHeader,
+    ended: bool,
+}
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .thread_name("splitbrain-ctl")
-        .build()
-        .map_err(|e| RunError::Failed(anyhow!("starting the runtime: {e}")))?;
-    watch_signals(&rt, opts.interrupt.clone());
-
-    // Ports first; every peer address a node is given will be a proxy address.
-    let mut ports = PortPool::default();
-    let listen: Vec<SocketAddr> = (0..n)
-        .map(|_| ports.next())
-        .collect::<std::io::Result<_>>()
-        .map_err(|e| RunError::Failed(anyhow!("allocating loopback ports: {e}")))?;
-    let replay = replay_command(opts, n, seed);
-    let header = RunHeader {
-        format: FORMAT_VERSION,
-        target: target.name.clone(),
-        nodes: ids.clone(),
-        seed,
-        nemesis: opts.nemesis.clone(),
-        election_timeout_ms: [
-            target.timing.election_timeout[0].as_millis() as u64,
-            target.timing.election_timeout[1].as_millis() as u64,
-        ],
-        heartbeat_ms: target.timing.heartbeat.map(|d| d.as_millis() as u64),
-        gap_bound_ms: opts
-            .gap_bound
-            .unwrap_or_else(|| target.timing.gap_bound())
-            .as_millis() as u64,
-        persistent_term: target.promises.persistent_term,
-        exclusive: target.promises.exclusive,
-        liveness: target.promises.liveness,
-        observation: target.observe,
-        probe_interval_ms: target.probe.as_ref().map(|p| p.interval.as_millis() as u64),
-        overlap_tolerance_ms: match (target.promises.overlap_tolerance, &target.probe) {
-            (Some(d), _) => d.as_secs_f64() * 1e3,
-            (None, Some(p)) if target.observe == Observe::Probe => p.interval.as_secs_f64() * 1e3,
-            (None, _) => 5.0,
-        },
-        infrastructure: target
-            .infrastructure
-            .iter()
-            .map(|i| i.name.clone())
-            .collect(),
-        crashes_expected: target.promises.crashes_expected,
-        max_unnecessary_elections: target.promises.max_unnecessary_elections,
-        time_limit_ms: opts.time_limit.as_millis() as u64,
-        recovery_ms: opts
-            .recovery
-            .unwrap_or_else(|| target.timing.recovery())
-            .as_millis() as u64,
-        replay: Some(replay.clone()),
-        tcp_backoff: backend == NetworkBackend::Kernel && target.transport == Transport::Tcp,
-        extra: serde_json::Map::new(),
-    };
-    let writer = HistoryWriter::create(&dir.history())
-        .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", dir.history().display())))?;
-    let rec = Recorder::new(writer, &ids);
-    rec.record_at(0, Event::Run(header.clone()));
-    write_run_toml(&dir, opts, &target, n, seed, &replay);
-
-    // A cgroup per endpoint (hygiene on either backend; the kernel
-    // backend's rules match them), named after the run.
-    let endpoints: Vec<String> = ids
-        .iter()
-        .cloned()
-        .chain(target.infrastructure.iter().map(|i| i.name.clone()))
-        .collect();
-    let run_name = format!(
-        "{}-{}",
-        target.name,
-        dir.path()
-            .file_name()
-            .map(|f| f.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let mut kernel_run = match KernelRun::prepare(&run_name, &endpoints, backend) {
-        Ok(k) => k,
-        Err(e) => return Err(abort(&rec, &dir, e)),
-    };
-
-    // Infrastructure before the proxy (which fronts it) and the nodes.
-    let mut infra = match Infrastructure::start(
-        &target.infrastructure,
-        dir.path(),
-        &rec,
-        &mut ports,
-        kernel_run.as_ref(),
-    ) {
-        Ok(i) => i,
-        Err(e) => return Err(abort(&rec, &dir, e)),
-    };
-    let mut proxy_cfg = proxy::ProxyConfig {
-        seed,
-        ..proxy::ProxyConfig::new(
-            ids.iter()
-                .zip(&listen)
-                .map(|(id, a)| proxy::Endpoint::new(id.clone(), *a))
+impl RunRecord {
+    /// Phase 2: the run directory, the history's header and `run.toml`.
+    fn open(opts: &RunOptions, plan: &Plan) -> Result<RunRecord, RunError> {
+        let target = &plan.target;
+        let dir = RunDir::create(&opts.store, &target.name).map_err(config)?;
+        let n = plan.ids.len();
+        let replay = replay_command(opts, n, plan.seed);
+        let header = RunHeader {
+            format: FORMAT_VERSION,
+            target: target.name.clone(),
+            nodes: plan.ids.clone(),
+            seed: plan.seed,
+            nemesis: opts.nemesis.clone(),
+            election_timeout_ms: [
+                target.timing.election_timeout[0].as_millis() as u64,
+                target.timing.election_timeout[1].as_millis() as u64,
+            ],
+            heartbeat_ms: target.timing.heartbeat.map(|d| d.as_millis() as u64),
+            gap_bound_ms: opts
+                .gap_bound
+                .unwrap_or_else(|| target.timing.gap_bound())
+                .as_millis() as u64,
+            persistent_term: target.promises.persistent_term,
+            exclusive: target.promises.exclusive,
+            liveness: target.promises.liveness,
+            observation: target.observe,
+            probe_interval_ms: target.probe.as_ref().map(|p| p.interval.as_millis() as u64),
+            overlap_tolerance_ms: match (target.promises.overlap_tolerance, &target.probe) {
+                (Some(d), _) => d.as_secs_f64() * 1e3,
+                (None, Some(p)) if target.observe == Observe::Probe => {
+                    p.interval.as_secs_f64() * 1e3
+                }
+                (None, _) => 5.0,
+            },
+            infrastructure: target
+                .infrastructure
+                .iter()
+                .map(|i| i.name.clone())
                 .collect(),
-            match target.transport {
-                Transport::Udp => proxy::Transport::Udp,
-                Transport::Tcp => proxy::Transport::Tcp,
-            },
-            match target.proxy {
-                ProxyLayout::PerLink => proxy::ProxyMode::PerLink,
-                ProxyLayout::SharedAdvertised => proxy::ProxyMode::SharedAdvertised,
-            },
-        )
-    };
-    proxy_cfg.infrastructure = infra.proxy_services();
-    // On the kernel backend no proxy stands between nodes: each is given
-    // its peers' real addresses.
-    let proxy = match backend {
-        NetworkBackend::Kernel => None,
-        NetworkBackend::Proxy => match proxy::Proxy::start(proxy_cfg) {
-            Ok(p) => Some(p),
-            Err(e) => return Err(abort(&rec, &dir, anyhow!("starting the proxy: {e}"))),
-        },
-    };
-    let services = infra.proxy_services();
-    let mut endpoint_ports: BTreeMap<String, Vec<u16>> = infra.ports();
+            crashes_expected: target.promises.crashes_expected,
+            max_unnecessary_elections: target.promises.max_unnecessary_elections,
+            time_limit_ms: opts.time_limit.as_millis() as u64,
+            recovery_ms: opts
+                .recovery
+                .unwrap_or_else(|| target.timing.recovery())
+                .as_millis() as u64,
+            replay: Some(replay.clone()),
+            tcp_backoff: plan.backend == NetworkBackend::Kernel
+                && target.transport == Transport::Tcp,
+            extra: serde_json::Map::new(),
+        };
+        let writer = HistoryWriter::create(&dir.history())
+            .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", dir.history().display())))?;
+        let rec = Recorder::new(writer, &plan.ids);
+        rec.record_at(0, Event::Run(header.clone()));
+        write_run_toml(&dir, opts, target, n, plan.seed, &replay);
+        Ok(RunRecord {
+            dir,
+            rec,
+            header,
+            ended: false,
+        })
+    }
 
-    // Node launch specs from the argv template.
-    let exe = std::env::current_exe()
-        .map_err(|e| RunError::Failed(anyhow!("locating the splitbrain executable: {e}")))?;
+    /// The name of the run's cgroups and nft table: target and directory.
+    fn run_name(&self) -> String {
+        format!(
+            "{}-{}",
+            self.header.target,
+            self.dir
+                .path()
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        )
+    }
+
+    /// Close the history: the end record, `reason` when the run stopped early.
+    fn end(&mut self, reason: Option<String>) {
+        if self.ended {
+            return;
+        }
+        self.ended = true;
+        self.rec.record(Event::End(EndRecord {
+            interrupted: reason.is_some(),
+            reason,
+        }));
+        self.rec.sync();
+    }
+
+    /// Record why a run that had started writing its history could not go on.
+    fn abort(&mut self, e: anyhow::Error) -> RunError {
+        self.end(Some(format!("{e:#}")));
+        RunError::Failed(e.context(format!("run directory: {}", self.dir.path().display())))
+    }
+
+    /// Whether every line reached the disk.
+    fn finish(&self) -> Result<(), RunError> {
+        match self.rec.take_error() {
+            Some(e) => Err(RunError::Failed(anyhow!(
+                "writing {}: {e}",
+                self.dir.history().display()
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for RunRecord {
+    fn drop(&mut self) {
+        if !self.ended {
+            self.end(Some(
+                "the controller stopped before the run ended (a panic; see its stderr)".into(),
+            ));
+        }
+    }
+}
+
+/// What a run starts around its nodes: the controller's runtime, ports,
+/// cgroups and nft table, infrastructure services and the proxy. Fields drop
+/// in declaration order, so an early return tears down proxy, services,
+/// then cgroups and table, then the runtime; [`Stage::teardown`] does the
+/// same on the happy path, waiting where waiting is polite.
+struct Stage {
+    proxy: Option<proxy::Proxy>,
+    infra: Infrastructure,
+    kernel_run: Option<KernelRun>,
+    rt: tokio::runtime::Runtime,
+    ports: PortPool,
+    /// Each node's own address, in id order.
+    listen: Vec<SocketAddr>,
+    backend: NetworkBackend,
+}
+
+impl Stage {
+    /// Phase 3, provision: runtime and signal watch, ports, a cgroup per
+    /// endpoint (hygiene on either backend; the kernel backend's rules
+    /// match them), infrastructure, then the proxy that fronts it all.
+    fn provision(opts: &RunOptions, plan: &Plan, record: &RunRecord) -> anyhow::Result<Stage> {
+        let target = &plan.target;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .thread_name("splitbrain-ctl")
+            .build()
+            .context("starting the runtime")?;
+        watch_signals(&rt, opts.interrupt.clone());
+        let mut ports = PortPool::default();
+        let listen: Vec<SocketAddr> = plan
+            .ids
+            .iter()
+            .map(|_| ports.next())
+            .collect::<std::io::Result<_>>()
+            .context("allocating loopback ports")?;
+        let endpoints: Vec<String> = plan
+            .ids
+            .iter()
+            .cloned()
+            .chain(target.infrastructure.iter().map(|i| i.name.clone()))
+            .collect();
+        let kernel_run = KernelRun::prepare(&record.run_name(), &endpoints, plan.backend)?;
+        let infra = Infrastructure::start(
+            &target.infrastructure,
+            record.dir.path(),
+            &record.rec,
+            &mut ports,
+            kernel_run.as_ref(),
+        )?;
+        // On the kernel backend no proxy stands between nodes: each is given
+        // its peers' real addresses.
+        let proxy = match plan.backend {
+            NetworkBackend::Kernel => None,
+            NetworkBackend::Proxy => {
+                let mut cfg = proxy::ProxyConfig {
+                    seed: plan.seed,
+                    ..proxy::ProxyConfig::new(
+                        plan.ids
+                            .iter()
+                            .zip(&listen)
+                            .map(|(id, a)| proxy::Endpoint::new(id.clone(), *a))
+                            .collect(),
+                        match target.transport {
+                            Transport::Udp => proxy::Transport::Udp,
+                            Transport::Tcp => proxy::Transport::Tcp,
+                        },
+                        match target.proxy {
+                            ProxyLayout::PerLink => proxy::ProxyMode::PerLink,
+                            ProxyLayout::SharedAdvertised => proxy::ProxyMode::SharedAdvertised,
+                        },
+                    )
+                };
+                cfg.infrastructure = infra.proxy_services();
+                Some(proxy::Proxy::start(cfg).map_err(|e| anyhow!("starting the proxy: {e}"))?)
+            }
+        };
+        Ok(Stage {
+            proxy,
+            infra,
+            kernel_run,
+            rt,
+            ports,
+            listen,
+            backend: plan.backend,
+        })
+    }
+
+    /// Phase 5, open the links: the kernel backend's table, every link open,
+    /// before any node starts (the proxy's links are open from its start).
+    fn open_links(&mut self, endpoint_ports: &BTreeMap<String, Vec<u16>>) -> anyhow::Result<()> {
+        if self.backend == NetworkBackend::Kernel {
+            let k = self
+                .kernel_run
+                .as_mut()
+                .expect("the kernel backend always has a run's cgroups");
+            k.create_table(endpoint_ports)?;
+        }
+        Ok(())
+    }
+
+    /// Stop services and the proxy, remove cgroups and the table (last: they
+    /// hold whatever is left), and let the runtime go.
+    fn teardown(self) {
+        let Stage {
+            proxy,
+            mut infra,
+            kernel_run,
+            rt,
+            ports,
+            ..
+        } = self;
+        infra.stop();
+        if let Some(p) = proxy {
+            rt.block_on(p.shutdown());
+        }
+        drop(kernel_run);
+        rt.shutdown_timeout(Duration::from_secs(1));
+        drop(ports);
+    }
+}
+
+/// Where link faults go: the proxy or the kernel table (a function of the
+/// two fields, so the stage's other fields stay free to borrow).
+fn network<'a>(proxy: &'a Option<proxy::Proxy>, kernel_run: &'a Option<KernelRun>) -> Network<'a> {
+    match (proxy, kernel_run.as_ref().and_then(|k| k.table())) {
+        (Some(p), _) => Network::Proxy(p),
+        (None, Some(t)) => Network::Kernel(t),
+        (None, None) => unreachable!("a run has a proxy or a kernel table"),
+    }
+}
+
+/// What phase 4 hands to the start: each node's launch spec and probe, and
+/// every endpoint's ports (the kernel table marks packets by them).
+struct NodeSet {
+    slots: Vec<NodeSlot>,
+    probes: Vec<NodeProbe>,
+    endpoint_ports: BTreeMap<String, Vec<u16>>,
+}
+
+/// Phase 4, node specs: each node's argv, environment, working directory,
+/// data directory and cgroup from the target's template, with the address
+/// it reaches every peer and service by (a proxy's, or the real one on the
+/// kernel backend).
+fn node_slots(
+    opts: &RunOptions,
+    plan: &Plan,
+    record: &RunRecord,
+    stage: &mut Stage,
+) -> anyhow::Result<NodeSet> {
+    let (target, ids, seed) = (&plan.target, &plan.ids, plan.seed);
+    let (dir, n) = (&record.dir, ids.len());
+    let services = stage.infra.proxy_services();
+    let mut endpoint_ports: BTreeMap<String, Vec<u16>> = stage.infra.ports();
+    let exe = std::env::current_exe().context("locating the splitbrain executable")?;
     let mut slots = Vec::with_capacity(n);
     let mut probes: Vec<NodeProbe> = Vec::new();
     for (i, id) in ids.iter().enumerate() {
         let data = dir.node_data(id);
-        std::fs::create_dir_all(&data)
-            .map_err(|e| RunError::Failed(anyhow!("creating {}: {e}", data.display())))?;
+        std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+        let (proxy, listen) = (&stage.proxy, &stage.listen);
         // The address this node uses to reach `p`: per link, or p's shared one.
         let reach = |p: &String| -> SocketAddr {
-            let Some(proxy) = &proxy else {
+            let Some(proxy) = proxy else {
                 let j = ids.iter().position(|q| q == p).expect("a node of the run");
                 return listen[j];
             };
@@ -394,7 +598,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         // A cluster's members, comma-separated: every one is this node's
         // own proxy address, so one link rule cuts it from them all.
         for service in &services {
-            let addrs: &[SocketAddr] = match &proxy {
+            let addrs: &[SocketAddr] = match proxy {
                 Some(proxy) => proxy
                     .infra_addrs(id, &service.id)
                     .expect("proxy addresses for every service"),
@@ -406,9 +610,10 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
         let own_ports = endpoint_ports.entry(id.clone()).or_default();
         own_ports.push(listen[i].port());
         for name in &target.node.ports {
-            let p = ports
+            let p = stage
+                .ports
                 .next()
-                .map_err(|e| RunError::Failed(anyhow!("allocating port {name}: {e}")))?;
+                .with_context(|| format!("allocating port {name}"))?;
             own_ports.push(p.port());
             vars.insert(name.clone(), p.port().to_string());
         }
@@ -450,6 +655,7 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
             .as_ref()
             .map(|c| PathBuf::from(expand(c, &vars)))
             .unwrap_or(data.clone());
+        let kernel_run = stage.kernel_run.as_ref();
         slots.push(NodeSlot {
             id: id.clone(),
             spec: SpawnSpec {
@@ -459,76 +665,98 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                 cwd,
                 stderr: dir.node_stderr(id),
                 capture_stdout: true,
-                cgroup: kernel_run.as_ref().and_then(|k| k.procs(id)),
+                cgroup: kernel_run.and_then(|k| k.procs(id)),
             },
             stdout_log: dir.node_stdout(id),
             current: None,
             paused: false,
-            group: kernel_run.as_ref().and_then(|k| k.group(id)).cloned(),
+            group: kernel_run.and_then(|k| k.group(id)).cloned(),
         });
     }
-    // The kernel backend's table, every link open, before any node starts.
-    if backend == NetworkBackend::Kernel {
-        let k = kernel_run
-            .as_mut()
-            .expect("the kernel backend always has a run's cgroups");
-        if let Err(e) = k.create_table(&endpoint_ports) {
-            return Err(abort(&rec, &dir, e));
+    Ok(NodeSet {
+        slots,
+        probes,
+        endpoint_ports,
+    })
+}
+
+/// How the nodes' part of a run ended.
+struct Exercised {
+    interrupted: bool,
+    /// Why the run could not go on (a node that never became ready…).
+    failure: Option<anyhow::Error>,
+}
+
+impl Exercised {
+    /// The end record's reason: the failure, a signal, or none.
+    fn end_reason(&self) -> Option<String> {
+        match (&self.failure, self.interrupted) {
+            (Some(e), _) => Some(format!("{e:#}")),
+            (None, true) => Some("interrupted by a signal".to_string()),
+            _ => None,
         }
     }
-    let network = match (&proxy, kernel_run.as_ref().and_then(|k| k.table())) {
-        (Some(p), _) => Network::Proxy(p),
-        (None, Some(t)) => Network::Kernel(t),
-        (None, None) => unreachable!("a run has a proxy or a kernel table"),
-    };
+}
 
+/// Phases 6–9 with the nodes up: start them and wait until each is ready,
+/// the fault phase, recovery (heal, resume, restart everything, observe),
+/// then stop every node. The [`Cluster`] and [`Probers`] are guards: they
+/// are stopped here, or dropped on a panic.
+fn exercise(
+    opts: &RunOptions,
+    plan: &Plan,
+    record: &mut RunRecord,
+    stage: &mut Stage,
+    nodes: NodeSet,
+) -> Exercised {
+    let target = &plan.target;
+    let recorder = record.rec.clone();
+    let rec = &recorder;
+    let NodeSet { slots, probes, .. } = nodes;
     let (tx, events) = mpsc::channel::<ClusterEvent>();
     let mut cluster = Cluster::new(slots, rec.clone(), tx);
     let mut known_ids = BTreeMap::new();
+    let mut probers = None;
+    let mut interrupted = false;
+    let mut failure = None;
+    let network = network(&stage.proxy, &stage.kernel_run);
     let started = start_all(
         &mut cluster,
         &events,
-        &target,
+        target,
         &probes,
         network,
         &mut known_ids,
     );
-    let mut probers = None;
-    let mut interrupted = false;
-    let mut failure = None;
     match started {
         Err(e) => failure = Some(e),
         Ok(()) => {
             if target.observe == Observe::Probe {
-                let logs = ids.iter().map(|id| dir.node_stderr(id)).collect();
-                probers = Some(Probers::start(
-                    probes.clone(),
-                    &rec,
-                    logs,
-                    known_ids.clone(),
-                ));
+                let logs = plan
+                    .ids
+                    .iter()
+                    .map(|id| record.dir.node_stderr(id))
+                    .collect();
+                probers = Some(Probers::start(probes.clone(), rec, logs, known_ids.clone()));
             }
-            if let Some(b) = proxy.as_ref().and_then(|p| check_bypass(&cluster, p)) {
-                rec.record(Event::Warning(WarningRecord {
-                    kind: "bypass".into(),
-                    message: b,
-                }));
-            }
+            warn_on_bypass(&stage.proxy, &cluster, rec);
             let timing = fault_timing(
-                &target,
+                target,
                 opts.nemesis_interval,
                 opts.fault_duration,
                 &opts.knobs,
-                backend,
+                plan.backend,
             );
-            let schedule = workloads::Schedule::generate(seed, &presets, &timing, opts.time_limit);
+            let schedule =
+                workloads::Schedule::generate(plan.seed, &plan.presets, &timing, opts.time_limit);
             let mut nemesis = Nemesis::new(
                 schedule,
-                seed,
+                plan.seed,
                 target.transport == Transport::Tcp,
-                infra.names(),
+                stage.infra.names(),
                 Some(ReactiveConfig {
-                    presets: presets
+                    presets: plan
+                        .presets
                         .iter()
                         .copied()
                         .filter(|p| p.is_reactive())
@@ -542,98 +770,67 @@ pub fn run(opts: &RunOptions) -> Result<RunOutcome, RunError> {
                         .heartbeat
                         .unwrap_or(target.timing.election_timeout[0] / 3),
                 }),
-                &rec,
+                rec,
                 network,
-                &rt,
+                &stage.rt,
             );
-            let phase_end = Instant::now() + opts.time_limit;
-            interrupted = drive(
-                &mut cluster,
-                &events,
-                &mut nemesis,
-                &rec,
+            let mut phase = Phase {
+                cluster: &mut cluster,
+                events: &events,
+                nemesis: &mut nemesis,
+                rec,
                 network,
-                phase_end,
-                &opts.interrupt,
-                true,
-                &mut infra,
-            );
+                interrupt: &opts.interrupt,
+                infra: &mut stage.infra,
+            };
+            // The fault phase.
+            interrupted = phase.drive(Instant::now() + opts.time_limit, true);
             if !interrupted {
-                // Final phase: heal, resume, restart everything, then observe.
-                nemesis.recover(&mut cluster);
-                let recovery_end = Instant::now() + Duration::from_millis(header.recovery_ms);
-                interrupted = drive(
-                    &mut cluster,
-                    &events,
-                    &mut nemesis,
-                    &rec,
-                    network,
-                    recovery_end,
-                    &opts.interrupt,
-                    false,
-                    &mut infra,
-                );
+                // Recovery: heal, resume, restart everything, then observe.
+                phase.nemesis.recover(phase.cluster);
+                let recovery = Duration::from_millis(record.header.recovery_ms);
+                interrupted = phase.drive(Instant::now() + recovery, false);
             }
-            if let Some(b) = proxy.as_ref().and_then(|p| check_bypass(&cluster, p)) {
-                rec.record(Event::Warning(WarningRecord {
-                    kind: "bypass".into(),
-                    message: b,
-                }));
-            }
+            warn_on_bypass(&stage.proxy, &cluster, rec);
         }
     }
-    let reason = match (&failure, interrupted) {
-        (Some(e), _) => Some(format!("{e:#}")),
-        (None, true) => Some("interrupted by a signal".to_string()),
-        _ => None,
-    };
     if let Some(mut p) = probers.take() {
         p.stop();
     }
-    rec.record(Event::End(EndRecord {
-        interrupted: reason.is_some(),
-        reason,
-    }));
-    rec.sync();
+    let exercised = Exercised {
+        interrupted,
+        failure,
+    };
+    // The end record goes before the nodes are stopped: their exits are
+    // the controller's doing, not part of the run.
+    record.end(exercised.end_reason());
     cluster.stop_all(Duration::from_secs(3));
-    drop(cluster);
-    infra.stop();
-    if let Some(p) = proxy {
-        rt.block_on(p.shutdown());
-    }
-    // Cgroups (whatever is left in them) and the nft table go last.
-    drop(kernel_run);
-    rt.shutdown_timeout(Duration::from_secs(1));
-    if let Some(e) = rec.take_error() {
-        return Err(RunError::Failed(anyhow!(
-            "writing {}: {e}",
-            dir.history().display()
-        )));
-    }
-    if let Some(e) = failure {
-        return Err(RunError::Failed(
-            e.context(format!("run directory: {}", dir.path().display())),
-        ));
-    }
+    exercised
+}
 
-    let report = crate::check::check_file(&dir.history(), &checkers::CheckOptions::default())
-        .map_err(|e| RunError::Failed(e.context("judging the recorded history")))?;
+/// A proxied node that talked to a peer around its proxy address makes
+/// link faults meaningless: say so in the history (contract 3, `warning`).
+fn warn_on_bypass(proxy: &Option<proxy::Proxy>, cluster: &Cluster, rec: &Recorder) {
+    if let Some(b) = proxy.as_ref().and_then(|p| check_bypass(cluster, p)) {
+        rec.record(Event::Warning(WarningRecord {
+            kind: "bypass".into(),
+            message: b,
+        }));
+    }
+}
+
+/// Phase 10, judge: the checkers read the history back from disk, as
+/// `splitbrain check` would.
+fn judge(record: RunRecord, interrupted: bool) -> Result<RunOutcome, RunError> {
+    let report =
+        crate::check::check_file(&record.dir.history(), &checkers::CheckOptions::default())
+            .map_err(|e| RunError::Failed(e.context("judging the recorded history")))?;
     Ok(RunOutcome {
-        dir,
-        header,
+        dir: record.dir.clone(),
+        header: record.header.clone(),
         report,
         interrupted,
     })
-}
-
-/// Record why a run that had started writing its history could not go on.
-fn abort(rec: &Recorder, dir: &RunDir, e: anyhow::Error) -> RunError {
-    rec.record(Event::End(EndRecord {
-        interrupted: true,
-        reason: Some(format!("{e:#}")),
-    }));
-    rec.sync();
-    RunError::Failed(e.context(format!("run directory: {}", dir.path().display())))
 }
 
 /// Start every node and wait until each is ready (or fail with its stderr).
@@ -735,63 +932,68 @@ fn start_all(
     Ok(())
 }
 
-/// The event loop of a phase: apply due nemesis operations, record exits,
-/// until `until` or an interrupt. Returns true when interrupted.
-#[allow(clippy::too_many_arguments)]
-fn drive(
-    cluster: &mut Cluster,
-    events: &mpsc::Receiver<ClusterEvent>,
-    nemesis: &mut Nemesis,
-    rec: &Recorder,
-    network: Network,
-    until: Instant,
-    interrupt: &AtomicBool,
-    faults: bool,
-    infra: &mut Infrastructure,
-) -> bool {
-    loop {
-        for (name, pid, status, tail) in infra.poll_exits() {
-            rec.record(Event::Process(checkers::history::ProcessRecord {
-                node: name,
-                event: checkers::history::ProcessEvent::Exit,
-                pid: Some(pid),
-                status: Some(status),
-                expected: Some(false),
-                stderr_tail: Some(tail),
-            }));
-        }
-        if interrupt.load(Ordering::SeqCst) {
-            return true;
-        }
-        let now = Instant::now();
-        if now >= until {
-            return false;
-        }
-        if faults {
-            nemesis.step(cluster);
-        } else {
-            nemesis.step_timers_only(cluster);
-        }
-        let wait = nemesis
-            .next_wakeup()
-            .map(|w| w.saturating_duration_since(Instant::now()))
-            .unwrap_or(until - now);
-        let wait = wait
-            .min(until.saturating_duration_since(Instant::now()))
-            .min(Duration::from_millis(50));
-        match events.recv_timeout(wait) {
-            Ok(ClusterEvent::Exited {
-                node,
-                pid,
-                status,
-                expected,
-            }) => {
-                cluster.record_exit(node, pid, status, expected);
+/// The event loop's parts, shared by the fault and the recovery phase.
+struct Phase<'a, 'n> {
+    cluster: &'a mut Cluster,
+    events: &'a mpsc::Receiver<ClusterEvent>,
+    nemesis: &'a mut Nemesis<'n>,
+    rec: &'a Recorder,
+    network: Network<'n>,
+    interrupt: &'a AtomicBool,
+    infra: &'a mut Infrastructure,
+}
+
+impl Phase<'_, '_> {
+    /// Apply due nemesis operations (all of them with `faults`, only the
+    /// timers of those in force without) and record exits, until `until`
+    /// or an interrupt. Returns true when interrupted.
+    fn drive(&mut self, until: Instant, faults: bool) -> bool {
+        loop {
+            for (name, pid, status, tail) in self.infra.poll_exits() {
+                self.rec
+                    .record(Event::Process(checkers::history::ProcessRecord {
+                        node: name,
+                        event: checkers::history::ProcessEvent::Exit,
+                        pid: Some(pid),
+                        status: Some(status),
+                        expected: Some(false),
+                        stderr_tail: Some(tail),
+                    }));
             }
-            Ok(ClusterEvent::Ready { node, pid }) => {
-                network.set_owner(&cluster.nodes[node].id, pid);
+            if self.interrupt.load(Ordering::SeqCst) {
+                return true;
             }
-            Err(_) => {}
+            let now = Instant::now();
+            if now >= until {
+                return false;
+            }
+            if faults {
+                self.nemesis.step(self.cluster);
+            } else {
+                self.nemesis.step_timers_only(self.cluster);
+            }
+            let wait = self
+                .nemesis
+                .next_wakeup()
+                .map(|w| w.saturating_duration_since(Instant::now()))
+                .unwrap_or(until - now);
+            let wait = wait
+                .min(until.saturating_duration_since(Instant::now()))
+                .min(Duration::from_millis(50));
+            match self.events.recv_timeout(wait) {
+                Ok(ClusterEvent::Exited {
+                    node,
+                    pid,
+                    status,
+                    expected,
+                }) => {
+                    self.cluster.record_exit(node, pid, status, expected);
+                }
+                Ok(ClusterEvent::Ready { node, pid }) => {
+                    self.network.set_owner(&self.cluster.nodes[node].id, pid);
+                }
+                Err(_) => {}
+            }
         }
     }
 }
