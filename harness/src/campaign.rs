@@ -114,6 +114,16 @@ pub struct TargetEntry {
     /// `--concurrency` of `run`).
     #[serde(default)]
     pub concurrency: Option<u32>,
+    /// A fixed duplication probability for `duplicate` (`run`'s
+    /// `--duplicate-probability`; default drawn per fault).
+    #[serde(default)]
+    pub duplicate_probability: Option<f64>,
+    /// A fixed delay-spike delay, the same on every link (`--spike-delay`).
+    #[serde(default)]
+    pub spike_delay: Option<String>,
+    /// A fixed delay-spike jitter (`--spike-jitter`).
+    #[serde(default)]
+    pub spike_jitter: Option<String>,
     /// Label of the correct variant this entry is a mutant of: the entry
     /// runs that variant's presets, schedules and node count (and seeds,
     /// unless it gives a subset), and the mutation score compares the two
@@ -391,6 +401,12 @@ pub fn plan(
                         ("recovery", entry.recovery.is_some()),
                         ("gap_bound", entry.gap_bound.is_some()),
                         ("concurrency", entry.concurrency.is_some()),
+                        (
+                            "duplicate_probability",
+                            entry.duplicate_probability.is_some(),
+                        ),
+                        ("spike_delay", entry.spike_delay.is_some()),
+                        ("spike_jitter", entry.spike_jitter.is_some()),
                     ];
                     if let Some((field, _)) = inherited.iter().find(|(_, set)| *set) {
                         bail!(
@@ -450,6 +466,22 @@ pub fn plan(
                              (1 = one fault at a time, 2–3 = overlapping)"
                         );
                     }
+                    let knobs = workloads::FaultKnobs {
+                        concurrency: entry.concurrency.unwrap_or(1),
+                        duplicate_probability: entry.duplicate_probability,
+                        spike_delay: duration("spike_delay", &entry.spike_delay)?,
+                        spike_jitter: duration("spike_jitter", &entry.spike_jitter)?,
+                        ..workloads::FaultKnobs::default()
+                    };
+                    knobs.validate().map_err(|e| {
+                        anyhow!(
+                            "campaign {name}: target {label:?}: {}",
+                            e.to_string()
+                                .replace("--duplicate-probability", "`duplicate_probability`")
+                                .replace("--spike-delay", "`spike_delay`")
+                                .replace("--spike-jitter", "`spike_jitter`")
+                        )
+                    })?;
                     ResolvedTarget {
                         label,
                         target,
@@ -460,7 +492,7 @@ pub fn plan(
                         presets,
                         seeds,
                         timing,
-                        concurrency: entry.concurrency,
+                        knobs,
                         baseline: None,
                     }
                 }
@@ -481,10 +513,7 @@ pub fn plan(
                         repetition,
                     };
                     let options = RunOptions {
-                        knobs: workloads::FaultKnobs {
-                            concurrency: t.concurrency.unwrap_or(1),
-                            ..workloads::FaultKnobs::default()
-                        },
+                        knobs: t.knobs.clone(),
                         target: t.target.clone(),
                         nodes: t.nodes,
                         seed: Some(seed),
@@ -518,8 +547,17 @@ pub fn plan(
                 "recovery": d(t.timing.recovery),
             });
             // Written only when set, so older plans keep their plan_id.
-            if let Some(c) = t.concurrency {
-                j["concurrency"] = c.into();
+            if t.knobs.concurrency != 1 {
+                j["concurrency"] = t.knobs.concurrency.into();
+            }
+            if let Some(p) = t.knobs.duplicate_probability {
+                j["duplicate_probability"] = p.into();
+            }
+            if let Some(v) = t.knobs.spike_delay {
+                j["spike_delay"] = compact_duration(v).into();
+            }
+            if let Some(v) = t.knobs.spike_jitter {
+                j["spike_jitter"] = compact_duration(v).into();
             }
             j
         }).collect::<Vec<_>>(),
@@ -579,7 +617,8 @@ struct ResolvedTarget {
     presets: Vec<String>,
     seeds: Vec<u64>,
     timing: Timing,
-    concurrency: Option<u32>,
+    /// Concurrency and the fixed fault settings, as `run` takes them.
+    knobs: workloads::FaultKnobs,
     baseline: Option<String>,
 }
 
@@ -986,6 +1025,48 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("baseline \"x\""));
+    }
+
+    #[test]
+    fn fault_settings_reach_every_run_and_bad_ones_name_the_key() {
+        let base = "seed_count = 2\n[[targets]]\nname = \"b\"\ntarget = \"raft\"\n\
+                    presets = [\"delay-spike\"]\ntime_limit = \"7s\"\n";
+        let file: CampaignFile = toml::from_str(&format!(
+            "{base}concurrency = 2\nspike_delay = \"800ms\"\nspike_jitter = \"50ms\"\n\
+             duplicate_probability = 0.4\n[[targets]]\ntarget = \"raft\"\n\
+             bug = \"count-earlier-terms\"\nbaseline = \"b\"\n"
+        ))
+        .unwrap();
+        let planned = plan(&file, None, &options()).unwrap();
+        assert_eq!(planned.runs.len(), 4);
+        for (_, o) in &planned.runs {
+            assert_eq!(o.knobs.concurrency, 2);
+            assert_eq!(o.knobs.spike_delay, Some(Duration::from_millis(800)));
+            assert_eq!(o.knobs.spike_jitter, Some(Duration::from_millis(50)));
+            assert_eq!(o.knobs.duplicate_probability, Some(0.4));
+        }
+        assert_eq!(planned.settings["targets"][0]["spike_delay"], "800ms");
+        let error = |extra: &str| {
+            let file: CampaignFile = toml::from_str(&format!("{base}{extra}\n")).unwrap();
+            plan(&file, None, &options()).err().unwrap().to_string()
+        };
+        let e = error("duplicate_probability = 1.5");
+        assert!(
+            e.contains("`duplicate_probability` 1.5 is not a probability"),
+            "{e}"
+        );
+        let e = error("spike_delay = \"10ms\"\nspike_jitter = \"20ms\"");
+        assert!(
+            e.contains("`spike_delay` 10ms is shorter than `spike_jitter` 20ms"),
+            "{e}"
+        );
+        let mutant = format!(
+            "{base}[[targets]]\ntarget = \"raft\"\nbug = \"vote-twice\"\nbaseline = \"b\"\n\
+             spike_delay = \"1s\"\n"
+        );
+        let file: CampaignFile = toml::from_str(&mutant).unwrap();
+        let e = plan(&file, None, &options()).err().unwrap().to_string();
+        assert!(e.contains("remove `spike_delay`"), "{e}");
     }
 
     #[test]
