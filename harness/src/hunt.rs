@@ -105,14 +105,27 @@ pub struct HuntOutcome {
 
 /// The presets a hunt deals for `target`, in order, and those it leaves
 /// out: `chaos` first (every kind, overlapping), then each family, then the
-/// reactive presets. Datagram-only presets do nothing to a TCP stream.
+/// reactive presets, each riding on `pause`: a reactive preset acts on
+/// elections, and alone it would see only the first one, while resumed
+/// nodes campaign at once, often several in one term (the situation
+/// `kill-voter` exists for). Datagram-only presets do nothing to a TCP
+/// stream.
 pub fn hunt_presets(target: &Target) -> (Vec<String>, Vec<(String, String)>) {
     let mut order = vec![Preset::Chaos];
     order.extend(Preset::FAMILIES);
-    order.extend(Preset::ALL.iter().copied().filter(|p| p.is_reactive()));
+    let reactive: Vec<Preset> = Preset::ALL
+        .iter()
+        .copied()
+        .filter(|p| p.is_reactive())
+        .collect();
+    order.extend(&reactive);
     let mut dealt = vec![];
     let mut skipped = vec![];
     for p in order {
+        if reactive.contains(&p) {
+            dealt.push(format!("{},{}", Preset::Pause.name(), p.name()));
+            continue;
+        }
         if target.transport == Transport::Tcp && p.is_datagram_only() {
             skipped.push((
                 p.name().to_string(),
@@ -754,7 +767,14 @@ mod tests {
         let (dealt, skipped) = hunt_presets(&raft);
         assert_eq!(dealt[0], "chaos");
         assert!(skipped.is_empty());
-        for p in ["kill", "duplicate", "reorder", "delay-spike", "kill-voter"] {
+        for p in [
+            "kill",
+            "duplicate",
+            "reorder",
+            "delay-spike",
+            "pause,kill-voter",
+            "pause,pause-new-leader",
+        ] {
             assert!(dealt.iter().any(|d| d == p), "{p} dealt");
         }
         assert!(!dealt.iter().any(|d| d == "mixed" || d == "none"));
