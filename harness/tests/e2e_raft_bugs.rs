@@ -118,6 +118,55 @@ const PAUSE_KILL_VOTER: &[&str] = &[
     "2s",
 ];
 
+/// Partitions into two and three of five, with check-quorum (a leader cut
+/// off from a majority steps down) and no vote events (as most third-party
+/// nodes): seed 11 splits the cluster at 1.4 s, and a node of the pair that
+/// counts replies wins with its one peer's grant counted twice.
+const PARTITION_CHECK_QUORUM: &[&str] = &[
+    "--nodes",
+    "5",
+    "--seed",
+    "11",
+    "--nemesis",
+    "partition",
+    "--nemesis-interval",
+    "1s",
+    "--fault-duration",
+    "1500ms",
+    "--time-limit",
+    "6s",
+    "--recovery",
+    "2s",
+    "--node-arg=--check-quorum",
+    "--node-arg=--no-vote-events",
+];
+
+/// A delay spike of 800 ms on every link alike (5 nodes, no vote events):
+/// seed 15 slows one node's links at 2.4 s; it stops hearing its leader,
+/// campaigns on through several terms while its requests are on the way,
+/// and the grants of its first term arrive when it is terms further.
+const UNIFORM_SPIKE: &[&str] = &[
+    "--nodes",
+    "5",
+    "--seed",
+    "15",
+    "--nemesis",
+    "delay-spike",
+    "--nemesis-interval",
+    "3s",
+    "--fault-duration",
+    "2500ms",
+    "--spike-delay",
+    "800ms",
+    "--spike-jitter",
+    "50ms",
+    "--time-limit",
+    "6s",
+    "--recovery",
+    "2s",
+    "--node-arg=--no-vote-events",
+];
+
 /// Runs `args` (plus `--bug bug`) and returns the exit code and results.json.
 fn run(args: &[&str], bug: Option<&str>) -> (Option<i32>, serde_json::Value) {
     let store = tempfile::tempdir().unwrap();
@@ -226,11 +275,31 @@ fn correct_node_is_valid_under_pause_and_kill_voter() {
 /// The seeds above were picked for their schedules; `splitbrain schedule`
 /// (the same schedule a run draws) proves they still have those faults.
 #[test]
+fn count_replies_is_caught_by_quorum_leader_without_vote_events() {
+    assert_caught(PARTITION_CHECK_QUORUM, "count-replies", "quorum-leader");
+}
+
+#[test]
+fn correct_node_is_valid_under_partition_with_check_quorum() {
+    assert_correct_valid(PARTITION_CHECK_QUORUM);
+}
+
+#[test]
+fn count_earlier_terms_is_caught_by_vote_quorum_without_vote_events() {
+    assert_caught(UNIFORM_SPIKE, "count-earlier-terms", "vote-quorum");
+}
+
+#[test]
+fn correct_node_is_valid_under_a_uniform_delay_spike() {
+    assert_correct_valid(UNIFORM_SPIKE);
+}
+
+#[test]
 fn the_picked_seeds_still_have_the_faults_their_tests_need() {
     let faults_of = |command: &[&str]| {
         // `schedule` takes the run's fault flags, not --nodes or --recovery.
         let mut args = vec!["schedule".to_string()];
-        let mut it = command.iter();
+        let mut it = command.iter().filter(|a| !a.starts_with("--node-arg="));
         while let (Some(flag), Some(value)) = (it.next(), it.next()) {
             match *flag {
                 "--nodes" | "--recovery" => {}
@@ -248,4 +317,11 @@ fn the_picked_seeds_still_have_the_faults_their_tests_need() {
     let forget = faults_of(PAUSE_KILL_VOTER);
     assert!(forget.contains(": 3 faults"), "{forget}");
     assert_eq!(forget.matches("pause all-but-one").count(), 3, "{forget}");
+    let split = faults_of(PARTITION_CHECK_QUORUM);
+    assert!(split.contains("partition majority/minority"), "{split}");
+    let spike = faults_of(UNIFORM_SPIKE);
+    assert!(
+        spike.contains("delay spike +800ms ±50ms on every link of one random node"),
+        "{spike}"
+    );
 }
