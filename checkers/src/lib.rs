@@ -16,6 +16,8 @@ pub mod model;
 pub mod reader;
 mod run_model;
 pub mod synth;
+#[cfg(test)]
+mod testkit;
 pub mod verdict;
 
 pub use check::{check, check_reader, CheckOptions, Checker, CHECKER_NAMES, SAFETY_CHECKERS};

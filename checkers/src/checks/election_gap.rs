@@ -331,3 +331,7 @@ impl Check for ElectionGaps {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "election_gap_tests.rs"]
+mod history_tests;

@@ -304,3 +304,7 @@ impl Check for QuorumLeader {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "quorum_leader_tests.rs"]
+mod history_tests;

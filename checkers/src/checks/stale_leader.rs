@@ -432,3 +432,7 @@ mod tests {
         assert_eq!(human(48_000_000), "48 ms");
     }
 }
+
+#[cfg(test)]
+#[path = "stale_leader_tests.rs"]
+mod history_tests;

@@ -386,3 +386,7 @@ impl Check for VoteQuorum {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "vote_quorum_tests.rs"]
+mod history_tests;

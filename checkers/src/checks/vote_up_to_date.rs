@@ -90,3 +90,7 @@ impl Check for VoteUpToDate {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "vote_up_to_date_tests.rs"]
+mod history_tests;

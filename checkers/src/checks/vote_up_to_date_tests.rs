@@ -1,8 +1,8 @@
 //! Votes without log positions: vote-once still judges them, vote-up-to-date
 //! says "not applicable" (valid), never unknown.
 
-use checkers::history::*;
-use checkers::{check, CheckOptions, Verdict};
+use crate::history::*;
+use crate::{check, CheckOptions, Verdict};
 
 fn rec(seq: u64, t: u64, event: Event) -> Record {
     Record { seq, t, event }

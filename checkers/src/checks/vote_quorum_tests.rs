@@ -3,14 +3,19 @@
 //! section 11). Headers: heartbeat 50 ms, so a vote recorded up to 50 ms
 //! after a claim still counts for it.
 
-use checkers::{CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
+use crate::{CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
 use serde_json::json;
 
-mod common;
+use crate::testkit::H;
 
-use common::H;
+/// What these tests add to the shared history builder.
+trait VoteQuorumHistory {
+    fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64;
+    fn vote(&mut self, t: u64, voter: usize, term: u64, candidate: usize) -> u64;
+    fn vote_quorum(&self) -> CheckResult;
+}
 
-impl H {
+impl VoteQuorumHistory for H {
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64 {
         let leader = (role == "leader").then(|| format!("n{node}"));
         self.at(

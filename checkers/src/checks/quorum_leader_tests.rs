@@ -3,14 +3,20 @@
 //! (docs/checkers.md, section 10). Headers: heartbeat 50 ms, so the window
 //! opens 50 ms before the candidate's state.
 
-use checkers::{CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
+use crate::{CheckOptions, CheckResult, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
 use serde_json::{json, Value};
 
-mod common;
+use crate::testkit::{H, MS};
 
-use common::{H, MS};
+/// What these tests add to the shared history builder.
+trait QuorumLeaderHistory {
+    fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64;
+    fn split(&mut self, t: u64, a: &[usize], b: &[usize]) -> u64;
+    fn cut(&mut self, t: u64, links: &[(usize, usize)]) -> u64;
+    fn quorum_leader(&self) -> CheckResult;
+}
 
-impl H {
+impl QuorumLeaderHistory for H {
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64 {
         let leader = (role == "leader").then(|| format!("n{node}"));
         self.at(

@@ -5,14 +5,24 @@
 
 use std::time::Duration;
 
-use checkers::{CheckOptions, CheckResult, Report, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
+use crate::{CheckOptions, CheckResult, Report, Verdict, CHECKER_NAMES, SAFETY_CHECKERS};
 use serde_json::json;
 
-mod common;
+use crate::testkit::{H, MS};
 
-use common::{H, MS};
+/// What these tests add to the shared history builder.
+trait StaleLeaderHistory {
+    fn state(&mut self, t: u64, node: usize, role: &str, term: u64, leader: Option<usize>) -> u64;
+    fn leader(&mut self, t: u64, node: usize, term: u64) -> u64;
+    fn follower(&mut self, t: u64, node: usize, term: u64, leader: Option<usize>) -> u64;
+    fn net(&mut self, t: u64, cut: &[(&str, &str)]) -> u64;
+    fn isolate_n1(&mut self, t: u64) -> u64;
+    fn heal(&mut self, t: u64) -> u64;
+    fn stop(&mut self, t: u64, nodes: usize);
+    fn stale_leader(&self) -> CheckResult;
+}
 
-impl H {
+impl StaleLeaderHistory for H {
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64, leader: Option<usize>) -> u64 {
         self.at(
             t,

@@ -2,14 +2,19 @@
 //! opened (overlapping faults carry `detail.fault`), and on the last
 //! `nemesis` op when faults come one at a time (docs/checkers.md, section 3).
 
-use checkers::{CheckOptions, CheckResult};
+use crate::{CheckOptions, CheckResult};
 use serde_json::json;
 
-mod common;
+use crate::testkit::H;
 
-use common::H;
+/// What these tests add to the shared history builder.
+trait ElectionGapHistory {
+    fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64;
+    fn nemesis(&mut self, t: u64, op: &str, nodes: &[usize], fault: Option<u64>) -> u64;
+    fn gap(&self) -> CheckResult;
+}
 
-impl H {
+impl ElectionGapHistory for H {
     fn state(&mut self, t: u64, node: usize, role: &str, term: u64) -> u64 {
         let leader = (role == "leader").then(|| format!("n{node}"));
         self.at(

@@ -1,15 +1,15 @@
-//! The history builder the per-checker tests share: wire JSON lines with
+//! The history builder the per-checker tests (beside each checker in
+//! `checks/`) share: wire JSON lines with
 //! `seq` and `t` (in ms) filled in, checked both in memory and from a file.
-#![allow(dead_code)]
 
-use checkers::{check, check_reader, CheckOptions, Report};
+use crate::{check, check_reader, CheckOptions, Report};
 use serde_json::{json, Value};
 
 /// Nanoseconds per millisecond.
-pub const MS: u64 = 1_000_000;
+pub(crate) const MS: u64 = 1_000_000;
 
 /// A history under construction; node i has pid 100+i.
-pub struct H {
+pub(crate) struct H {
     pub lines: Vec<Value>,
 }
 
@@ -51,7 +51,7 @@ impl H {
     /// The checkers' report, which must be the same in memory and from the
     /// history as a file.
     pub fn check_with(&self, opts: &CheckOptions) -> Report {
-        let records: Vec<checkers::Record> = self
+        let records: Vec<crate::Record> = self
             .lines
             .iter()
             .map(|v| serde_json::from_value(v.clone()).expect("valid record"))
