@@ -6,15 +6,14 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
-use thiserror::Error;
 
+pub use crate::args::{seed_from_id, CliError, MillisRange, PeerList};
 use crate::protocol::StdoutSink;
 use crate::raft::{run_node, BoundListener, Bug, RaftConfig, ShellConfig, TransportKind};
 
@@ -82,90 +81,6 @@ pub struct RaftArgs {
     pub no_vote_events: bool,
 }
 
-/// A list of `id=host:port` peers, in the order given.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PeerList(pub Vec<(String, SocketAddr)>);
-
-impl FromStr for PeerList {
-    type Err = CliError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let mut peers = Vec::new();
-        for item in text
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-        {
-            let (id, addr) = item
-                .split_once('=')
-                .ok_or_else(|| CliError::BadPeer(item.to_owned(), "expected id=host:port"))?;
-            let id = id.trim();
-            if id.is_empty() {
-                return Err(CliError::BadPeer(item.to_owned(), "empty id"));
-            }
-            let addr = addr
-                .trim()
-                .parse()
-                .map_err(|_| CliError::BadPeer(item.to_owned(), "bad host:port"))?;
-            if peers
-                .iter()
-                .any(|(seen, _): &(String, SocketAddr)| seen == id)
-            {
-                return Err(CliError::BadPeer(item.to_owned(), "duplicate id"));
-            }
-            peers.push((id.to_owned(), addr));
-        }
-        Ok(PeerList(peers))
-    }
-}
-
-/// A range of milliseconds, `MIN-MAX` or a single value.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MillisRange {
-    /// Lower bound.
-    pub min: u64,
-    /// Upper bound (inclusive).
-    pub max: u64,
-}
-
-impl FromStr for MillisRange {
-    type Err = CliError;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        let bad = || CliError::BadRange(text.to_owned());
-        let (min, max) = match text.split_once('-') {
-            Some((min, max)) => (min.trim(), max.trim()),
-            None => (text.trim(), text.trim()),
-        };
-        let min: u64 = min.parse().map_err(|_| bad())?;
-        let max: u64 = max.parse().map_err(|_| bad())?;
-        if min == 0 || min > max {
-            return Err(bad());
-        }
-        Ok(MillisRange { min, max })
-    }
-}
-
-/// Arguments that parse but make no sense together.
-#[derive(Debug, Error)]
-pub enum CliError {
-    /// A `--peers` item is malformed.
-    #[error("bad peer {0:?}: {1}")]
-    BadPeer(String, &'static str),
-    /// `--election-timeout` is not `MIN-MAX` with 0 < MIN <= MAX.
-    #[error("bad range {0:?}: expected MIN-MAX in ms with 0 < MIN <= MAX")]
-    BadRange(String),
-    /// `--id` is empty.
-    #[error("--id must not be empty")]
-    EmptyId,
-    /// `--peers` names this node itself.
-    #[error("--peers must not include this node's own id {0:?}")]
-    SelfInPeers(String),
-    /// `--heartbeat` is zero.
-    #[error("--heartbeat must be at least 1 ms")]
-    ZeroHeartbeat,
-}
-
 impl RaftArgs {
     /// Validates the flags and turns them into the shell's configuration.
     pub fn shell_config(&self) -> Result<ShellConfig, CliError> {
@@ -198,14 +113,6 @@ impl RaftArgs {
             vote_events: !self.no_vote_events,
         })
     }
-}
-
-/// A stable seed per node id (FNV-1a), so runs are reproducible without a
-/// `--seed` while different nodes still draw different timeouts.
-pub fn seed_from_id(id: &str) -> u64 {
-    id.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
 
 /// Runs the chosen node until it is killed or its stdout is closed.

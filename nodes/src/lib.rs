@@ -3,6 +3,7 @@
 
 pub mod target;
 
+pub mod args;
 pub mod bully;
 pub mod cli;
 pub mod etcd_elect;

@@ -25,7 +25,7 @@ use std::path::{Component, Path, PathBuf};
 use checkers::{Report, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::report::details;
+use crate::figures as details;
 use crate::store::{check_writable, utc_stamp, StoreError};
 
 /// Version of the `summary.json` schema written by this build.
@@ -267,7 +267,11 @@ impl RunRecord {
             overlap_max_ms: detail("lease-overlap", "live_longest_ms").unwrap_or(0.0),
             first_violation_ms: first.map(|(_, e)| e.window[1] as f64 / 1e6),
             first_violation: first.map(|(r, e)| {
-                format!("{}: {}", r.checker, crate::report::evidence_pointer(e, 160))
+                format!(
+                    "{}: {}",
+                    r.checker,
+                    crate::evidence::evidence_pointer(e, 160)
+                )
             }),
             violations_ms: report
                 .results

@@ -2,7 +2,9 @@
 //! Markdown, JUnit, HTML).
 
 pub mod campaign;
+pub mod evidence;
 mod exit;
+pub mod figures;
 pub mod mutation;
 pub mod report;
 pub mod store;

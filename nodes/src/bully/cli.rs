@@ -11,7 +11,7 @@ use thiserror::Error;
 
 use super::core::BullyConfig;
 use super::shell::{run_bully_node, BullyShellConfig};
-use crate::cli::{seed_from_id, MillisRange, PeerList};
+use crate::args::{seed_from_id, MillisRange, PeerList};
 use crate::protocol::StdoutSink;
 
 /// Flags of `splitbrain node bully`: the bully algorithm over UDP.
