@@ -87,7 +87,7 @@ pub struct TargetEntry {
     #[serde(default)]
     pub node_args: Vec<String>,
     /// Gap bound for this target (default: the campaign's, else the target's timing).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub gap_bound: Option<String>,
     /// This target's presets (default: the campaign's).
     #[serde(default)]
@@ -99,16 +99,16 @@ pub struct TargetEntry {
     #[serde(default)]
     pub seed_count: Option<u64>,
     /// This target's fault phase (default: the campaign's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub time_limit: Option<String>,
     /// This target's time between faults (default: the campaign's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub nemesis_interval: Option<String>,
     /// This target's fault length (default: the campaign's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub fault_duration: Option<String>,
     /// This target's recovery window (default: the campaign's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub recovery: Option<String>,
     /// Up to this many faults at once, each with its own undo (default 1;
     /// `--concurrency` of `run`).
@@ -119,10 +119,10 @@ pub struct TargetEntry {
     #[serde(default)]
     pub duplicate_probability: Option<f64>,
     /// A fixed delay-spike delay, the same on every link (`--spike-delay`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub spike_delay: Option<String>,
     /// A fixed delay-spike jitter (`--spike-jitter`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub spike_jitter: Option<String>,
     /// Label of the correct variant this entry is a mutant of: the entry
     /// runs that variant's presets, schedules and node count (and seeds,
@@ -158,19 +158,19 @@ pub struct CampaignFile {
     #[serde(default)]
     pub repetitions: Option<u32>,
     /// Fault phase per run (`30s`); optional when every target gives its own.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub time_limit: Option<String>,
     /// Fixed time between faults (default: scaled to each target's timing).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub nemesis_interval: Option<String>,
     /// Fixed fault length (default: scaled to each target's timing).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub fault_duration: Option<String>,
     /// Recovery window (default: the target's).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub recovery: Option<String>,
     /// Gap bound for every target without its own.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "duration_text")]
     pub gap_bound: Option<String>,
     /// Runs at once (default: see [`default_jobs`]).
     #[serde(default)]
@@ -225,6 +225,23 @@ pub fn default_jobs() -> usize {
     std::thread::available_parallelism()
         .map(|n| (n.get() / 2).max(1))
         .unwrap_or(1)
+}
+
+/// A duration key of a campaign file: text with a unit; a bare number is
+/// refused with both readings suggested (see `target::bare_number_message`).
+fn duration_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(f64),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Text(t) => Ok(Some(t)),
+        Raw::Number(n) => Err(serde::de::Error::custom(
+            crate::target::bare_number_message(n),
+        )),
+    }
 }
 
 fn duration(field: &str, text: &Option<String>) -> anyhow::Result<Option<Duration>> {
@@ -1067,6 +1084,21 @@ mod tests {
         let file: CampaignFile = toml::from_str(&mutant).unwrap();
         let e = plan(&file, None, &options()).err().unwrap().to_string();
         assert!(e.contains("remove `spike_delay`"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_number_is_not_a_duration_in_a_campaign_file() {
+        for text in [
+            "time_limit = 5000\n[[targets]]\ntarget = \"raft\"\n",
+            "time_limit = \"5s\"\n[[targets]]\ntarget = \"raft\"\nfault_duration = 1.5\n",
+        ] {
+            let e = toml::from_str::<CampaignFile>(text)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(e.contains("is a bare number, not a duration"), "{e}");
+            assert!(e.contains("ms\" or \""), "{e}");
+        }
     }
 
     #[test]

@@ -652,17 +652,29 @@ fn default_election_timeout() -> [Duration; 2] {
     [Duration::from_millis(150), Duration::from_millis(300)]
 }
 
+/// A duration as written in a file. A bare number is refused: it meant
+/// milliseconds in files while it means seconds on the command line, and
+/// one file read two ways is worse than one more keystroke.
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum RawDuration {
-    Millis(u64),
+    Number(f64),
     Text(String),
+}
+
+/// The message for a bare number where a duration belongs: both readings,
+/// so the fix is a copy away.
+pub fn bare_number_message(n: f64) -> String {
+    format!(
+        "{n} is a bare number, not a duration: write \"{n}ms\" or \"{n}s\" (with the unit; a \
+         bare number means seconds on the command line and nothing in a file)"
+    )
 }
 
 impl RawDuration {
     fn into_duration<E: serde::de::Error>(self) -> Result<Duration, E> {
         match self {
-            RawDuration::Millis(ms) => Ok(Duration::from_millis(ms)),
+            RawDuration::Number(n) => Err(E::custom(bare_number_message(n))),
             RawDuration::Text(s) => humantime::parse_duration(&s).map_err(|e| {
                 E::custom(format!(
                     "'{s}' is not a duration ({e}); write e.g. \"250ms\" or \"2s\""
@@ -831,6 +843,17 @@ argv = ["etcd", "--name", "m{member}", "--initial-cluster", "{members}"]
         let text = "[node]\nargv = [\"prog\"]\n[timing]\nheartbeat = \"soon\"\n";
         let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
         assert!(e.contains("t.toml:4:") && e.contains("250ms"), "{e}");
+    }
+
+    #[test]
+    fn a_bare_number_is_not_a_duration_and_the_error_offers_both_units() {
+        let text = "[node]\nargv = [\"prog\"]\nready_timeout = 250\n";
+        let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.contains("t.toml:3:"), "points at the line: {e}");
+        assert!(e.contains("\"250ms\" or \"250s\""), "{e}");
+        let text = "[node]\nargv = [\"prog\"]\n[timing]\nelection_timeout = [150, \"300ms\"]\n";
+        let e = Target::parse(text, "t.toml", "t").unwrap_err().to_string();
+        assert!(e.contains("t.toml:4:") && e.contains("\"150ms\""), "{e}");
     }
 
     #[test]
