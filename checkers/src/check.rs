@@ -217,15 +217,23 @@ impl Checker {
             };
         };
         let Run {
-            mut model, checks, ..
+            mut model,
+            checks,
+            timed,
         } = *run;
         warnings.append(&mut model.warnings());
         let results = checks
             .into_iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(i, c)| {
                 let from_links = c.judged_from_links();
                 let r = c.finish(&model);
-                distrust_if_bypassed(&model, from_links, r)
+                let r = distrust_if_bypassed(&model, from_links, r);
+                if timed.contains(&i) {
+                    unknown_without_end(&model, r)
+                } else {
+                    r
+                }
             })
             .collect();
         let elections = model
@@ -247,6 +255,30 @@ impl Checker {
             events,
         }
     }
+}
+
+/// A time-based verdict needs the run's end: without an end record (the
+/// controller died, the file was cut) "no gap too long" may only mean the
+/// history stops before the gap would have. A violation found stands; a
+/// pass becomes `unknown`, so such a history is never judged `valid`.
+fn unknown_without_end(model: &RunModel, mut r: CheckResult) -> CheckResult {
+    if model.ended || r.verdict != Verdict::Valid {
+        return r;
+    }
+    r.verdict = Verdict::Unknown;
+    r.figure = format!("{} (history has no end)", r.figure);
+    r.evidence.insert(
+        0,
+        Evidence {
+            seqs: vec![],
+            window: [0, 0],
+            nodes: vec![],
+            message: "the history has no `end` record (the controller died or the file was cut): \
+                      a time-based verdict needs the run's end; rerun, or judge a complete history"
+                .into(),
+        },
+    );
+    r
 }
 
 /// Verdicts that depend on which links were down mean nothing when node

@@ -860,3 +860,28 @@ fn the_late_exit_of_a_killed_incarnation_ends_nothing_of_the_restarted_one() {
     assert_eq!(gaps[1]["opened_at_ns"], 2000 * MS, "{gap}");
     assert_eq!(gaps[1]["length_ms"], 300.0, "{gap}");
 }
+
+#[test]
+fn a_history_without_an_end_is_never_valid_but_its_violations_stand() {
+    // The controller died at 5 s: nodes still up, no `end` record.
+    let mut h = H::started(3, json!({}));
+    h.elect(300, 3, 1, 1);
+    let r = h.report();
+    for name in ["election-gap", "stability"] {
+        let c = get(&r, name);
+        assert_eq!(c.verdict, Verdict::Unknown, "{name}: {c:?}");
+        assert!(c.evidence[0].message.contains("no `end` record"), "{c:?}");
+    }
+    assert_eq!(verdict(&r, "term-uniqueness"), Verdict::Valid);
+    assert_eq!(r.verdict(), Verdict::Unknown, "never valid without an end");
+    // The same history, complete: valid.
+    let mut complete = H::started(3, json!({}));
+    complete.elect(300, 3, 1, 1);
+    complete.stop(5000, 3);
+    assert_eq!(complete.report().verdict(), Verdict::Valid);
+    // A second leader of term 1 before the history stops: still a violation.
+    h.leader(400, 2, 102, 1);
+    let r = h.report();
+    assert_eq!(verdict(&r, "term-uniqueness"), Verdict::Invalid);
+    assert_eq!(r.verdict(), Verdict::Invalid);
+}

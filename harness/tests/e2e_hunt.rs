@@ -113,7 +113,13 @@ fn with_all_it_spends_the_budget_and_prints_a_table_per_preset() {
     assert_eq!(runs[1]["preset"], "kill");
     assert_eq!(runs[1]["seed"], 2);
     // The table has a row for every preset, tried or not.
-    for p in ["chaos", "kill", "duplicate", "delay-spike", "pause,kill-voter"] {
+    for p in [
+        "chaos",
+        "kill",
+        "duplicate",
+        "delay-spike",
+        "pause,kill-voter",
+    ] {
         assert!(
             text.lines().any(|l| l.contains(&format!(" {p} "))),
             "row for {p}: {text}"
