@@ -545,6 +545,7 @@ pub fn plan(
                         network: None,
                         store: opts.store.clone(),
                         interrupt: opts.interrupt.clone(),
+                        progress: crate::progress::ProgressMode::Quiet,
                     };
                     runs.push((planned, options));
                 }

@@ -271,6 +271,7 @@ pub fn hunt(
         node_args: opts.node_args.clone(),
         store: opts.store.clone(),
         interrupt: opts.interrupt.clone(),
+        progress: crate::progress::ProgressMode::Quiet,
     };
     // The next run, or None when the budget, a find or a signal says stop.
     let deal = || -> Option<Job> {

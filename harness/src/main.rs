@@ -14,6 +14,7 @@ mod observe;
 mod outputs;
 mod ports;
 mod probe;
+mod progress;
 mod recorder;
 mod replay;
 mod report_cmd;
@@ -182,6 +183,10 @@ struct RunArgs {
     /// Print results.json instead of tables.
     #[arg(long)]
     json: bool,
+    /// No progress on stderr (by default: a status line redrawn in place on
+    /// a terminal, a plain line every few seconds and at each fault otherwise).
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(clap::Args)]
@@ -482,6 +487,7 @@ fn cmd_run(a: RunArgs) -> ExitCode {
         network: a.faults.network,
         store: a.store,
         interrupt: Arc::new(AtomicBool::new(false)),
+        progress: progress::ProgressMode::for_stderr(a.quiet || a.json),
     };
     match run::run(&opts) {
         Ok(outcome) => {

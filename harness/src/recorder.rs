@@ -42,6 +42,77 @@ pub enum Moment {
     },
 }
 
+/// What a person watching a run wants to know that the node views do not
+/// say: which faults are in force and whether a term already had two
+/// leaders. Derived from recorded events only, like everything here; the
+/// verdicts still come from the checkers after the run.
+#[derive(Debug, Clone, Default)]
+pub struct LiveStatus {
+    /// Numbered faults of an overlapping schedule in force: number → op.
+    numbered: BTreeMap<u64, String>,
+    /// The one fault in force of a one-at-a-time schedule.
+    single: Option<String>,
+    /// Leaders claimed per recent term.
+    leaders: BTreeMap<u64, Vec<String>>,
+    /// Terms in which two different nodes claimed leadership.
+    pub split_terms: u64,
+    /// Nemesis operations recorded (faults and their undos).
+    pub nemesis_ops: u64,
+}
+
+/// Terms whose leaders the live status remembers.
+const LIVE_TERMS: usize = 256;
+
+impl LiveStatus {
+    fn observe(&mut self, event: &Event) {
+        match event {
+            Event::Nemesis(n) => {
+                self.nemesis_ops += 1;
+                let undo = matches!(n.op.as_str(), "heal" | "resume" | "restart");
+                let number = n
+                    .detail
+                    .as_ref()
+                    .and_then(|d| d.get("fault"))
+                    .and_then(|f| f.as_u64());
+                match (n.op.as_str(), number) {
+                    ("recover", _) => {
+                        self.numbered.clear();
+                        self.single = None;
+                    }
+                    (_, Some(k)) if undo => {
+                        self.numbered.remove(&k);
+                    }
+                    (op, Some(k)) => {
+                        self.numbered.insert(k, op.to_string());
+                    }
+                    (_, None) if undo => self.single = None,
+                    (op, None) => self.single = Some(op.to_string()),
+                }
+            }
+            Event::State(st) if st.role == Role::Leader => {
+                let leaders = self.leaders.entry(st.term).or_default();
+                if !leaders.contains(&st.node) {
+                    leaders.push(st.node.clone());
+                    if leaders.len() == 2 {
+                        self.split_terms += 1;
+                    }
+                }
+                while self.leaders.len() > LIVE_TERMS {
+                    self.leaders.pop_first();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The faults in force, in the order they were numbered (or the one).
+    pub fn faults_in_force(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.numbered.values().cloned().collect();
+        v.extend(self.single.clone());
+        v
+    }
+}
+
 /// Shared handle to the history being written.
 #[derive(Clone)]
 pub struct Recorder {
@@ -52,6 +123,7 @@ pub struct Recorder {
 struct Inner {
     writer: HistoryWriter,
     nodes: BTreeMap<String, NodeView>,
+    live: LiveStatus,
     ended: bool,
     error: Option<std::io::Error>,
     tap: Option<std::sync::mpsc::Sender<Moment>>,
@@ -68,6 +140,7 @@ impl Recorder {
             inner: Arc::new(Mutex::new(Inner {
                 writer,
                 nodes,
+                live: LiveStatus::default(),
                 ended: false,
                 error: None,
                 tap: None,
@@ -109,6 +182,7 @@ impl Recorder {
             _ => false,
         };
         apply_to_view(&mut g.nodes, &event);
+        g.live.observe(&event);
         if let Some(tap) = &g.tap {
             let moment = match &event {
                 Event::Vote(v) if v.candidate != v.node => Some(Moment::VoteGranted {
@@ -167,6 +241,25 @@ impl Recorder {
             .and_then(|v| v.pid)
     }
 
+    /// Faults in force and split terms so far, for the progress line.
+    pub fn live_status(&self) -> LiveStatus {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .live
+            .clone()
+    }
+
+    /// The live leader of the highest term and that term, as recorded.
+    pub fn leader_and_term(&self) -> Option<(String, u64)> {
+        let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.nodes
+            .iter()
+            .filter(|(_, v)| v.pid.is_some() && !v.paused && v.role == Some(Role::Leader))
+            .max_by_key(|(_, v)| v.term)
+            .map(|(n, v)| (n.clone(), v.term))
+    }
+
     /// The live node claiming leadership in the highest term, as recorded.
     pub fn leader(&self) -> Option<String> {
         let g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
@@ -211,5 +304,51 @@ fn apply_to_view(nodes: &mut BTreeMap<String, NodeView>, event: &Event) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event(v: serde_json::Value) -> Event {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn live_status_follows_faults_in_force_and_counts_split_terms() {
+        let mut live = LiveStatus::default();
+        live.observe(&event(
+            json!({"type": "nemesis", "op": "partition", "nodes": []}),
+        ));
+        assert_eq!(live.faults_in_force(), ["partition"]);
+        live.observe(&event(
+            json!({"type": "nemesis", "op": "heal", "nodes": []}),
+        ));
+        assert!(live.faults_in_force().is_empty());
+        // Overlapping faults carry their number; each undo ends its own.
+        for (op, k) in [("kill", 1), ("slow", 2)] {
+            live.observe(&event(
+                json!({"type": "nemesis", "op": op, "nodes": [], "detail": {"fault": k}}),
+            ));
+        }
+        live.observe(&event(
+            json!({"type": "nemesis", "op": "restart", "nodes": [], "detail": {"fault": 1}}),
+        ));
+        assert_eq!(live.faults_in_force(), ["slow"]);
+        live.observe(&event(
+            json!({"type": "nemesis", "op": "recover", "nodes": []}),
+        ));
+        assert!(live.faults_in_force().is_empty());
+        let leader = |node: &str, term: u64| {
+            event(json!({"type": "state", "node": node, "role": "leader", "term": term}))
+        };
+        live.observe(&leader("n1", 3));
+        live.observe(&leader("n1", 3));
+        assert_eq!(live.split_terms, 0, "one leader claiming twice");
+        live.observe(&leader("n2", 3));
+        live.observe(&leader("n3", 3));
+        assert_eq!(live.split_terms, 1, "a term counts once");
     }
 }

@@ -223,6 +223,7 @@ pub fn options_of(
             .unwrap_or_default(),
         store: store.to_path_buf(),
         interrupt,
+        progress: crate::progress::ProgressMode::Quiet,
     })
 }
 

@@ -22,6 +22,7 @@ use crate::nemesis::{Nemesis, ReactiveConfig};
 use crate::network::{KernelRun, Network, NetworkBackend};
 use crate::ports::PortPool;
 use crate::probe::{NodeProbe, Probers};
+use crate::progress::{Progress, ProgressMode};
 use crate::recorder::Recorder;
 use crate::supervise::{self, SpawnSpec};
 use crate::target::{expand, Observe, ProxyLayout, Readiness, Target, Transport};
@@ -59,6 +60,8 @@ pub struct RunOptions {
     pub store: PathBuf,
     /// Set when SIGINT/SIGTERM arrives; the run then stops early, still judged.
     pub interrupt: Arc<AtomicBool>,
+    /// What the run shows on stderr while it runs (never recorded).
+    pub progress: ProgressMode,
 }
 
 /// Why a run did not produce verdicts.
@@ -774,7 +777,9 @@ fn exercise(
                 network,
                 &stage.rt,
             );
+            let mut progress = Progress::new(opts.progress);
             let mut phase = Phase {
+                progress: &mut progress,
                 cluster: &mut cluster,
                 events: &events,
                 nemesis: &mut nemesis,
@@ -784,13 +789,14 @@ fn exercise(
                 infra: &mut stage.infra,
             };
             // The fault phase.
-            interrupted = phase.drive(Instant::now() + opts.time_limit, true);
+            interrupted = phase.drive(opts.time_limit, true);
             if !interrupted {
                 // Recovery: heal, resume, restart everything, then observe.
                 phase.nemesis.recover(phase.cluster);
                 let recovery = Duration::from_millis(record.header.recovery_ms);
-                interrupted = phase.drive(Instant::now() + recovery, false);
+                interrupted = phase.drive(recovery, false);
             }
+            progress.finish();
             warn_on_bypass(&stage.proxy, &cluster, rec);
         }
     }
@@ -934,6 +940,7 @@ fn start_all(
 
 /// The event loop's parts, shared by the fault and the recovery phase.
 struct Phase<'a, 'n> {
+    progress: &'a mut Progress,
     cluster: &'a mut Cluster,
     events: &'a mpsc::Receiver<ClusterEvent>,
     nemesis: &'a mut Nemesis<'n>,
@@ -945,10 +952,15 @@ struct Phase<'a, 'n> {
 
 impl Phase<'_, '_> {
     /// Apply due nemesis operations (all of them with `faults`, only the
-    /// timers of those in force without) and record exits, until `until`
-    /// or an interrupt. Returns true when interrupted.
-    fn drive(&mut self, until: Instant, faults: bool) -> bool {
+    /// timers of those in force without) and record exits, for `length`
+    /// or until an interrupt. Returns true when interrupted.
+    fn drive(&mut self, length: Duration, faults: bool) -> bool {
+        let started = Instant::now();
+        let until = started + length;
+        let name = if faults { "faults" } else { "recovery" };
         loop {
+            self.progress
+                .tick(self.rec, name, started.elapsed().min(length), length);
             for (name, pid, status, tail) in self.infra.poll_exits() {
                 self.rec
                     .record(Event::Process(checkers::history::ProcessRecord {

@@ -120,3 +120,51 @@ fn forget_term_bug_is_caught_by_term_monotonic() {
         "{text}"
     );
 }
+
+#[test]
+fn progress_goes_to_stderr_only_and_quiet_silences_it() {
+    let store = tempfile::tempdir().unwrap();
+    let args = [
+        "--nodes",
+        "3",
+        "--seed",
+        "4",
+        "--nemesis",
+        "partition",
+        "--time-limit",
+        "3s",
+        "--recovery",
+        "1s",
+    ];
+    let out = run_in(store.path(), &args);
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // Not a terminal: plain lines, one at least per phase, each saying
+    // where the run is, who leads and what is in force.
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("terms with two leaders so far: 0"))
+        .collect();
+    assert!(lines.iter().any(|l| l.contains("faults ")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("recovery ")), "{stderr}");
+    assert!(lines.iter().any(|l| l.contains("leader n")), "{stderr}");
+    assert!(!stdout.contains("terms with two leaders"), "{stdout}");
+    // Nothing of it in the history or the results.
+    let run = latest(store.path());
+    let history = std::fs::read_to_string(run.join("history.jsonl")).unwrap();
+    assert!(!history.contains("two leaders so far"));
+
+    let quiet = tempfile::tempdir().unwrap();
+    let mut q = args.to_vec();
+    q.push("--quiet");
+    let out = run_in(quiet.path(), &q);
+    assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("so far"),
+        "--quiet prints no progress: {stderr}"
+    );
+}
