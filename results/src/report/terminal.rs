@@ -12,7 +12,7 @@ use checkers::{Report, RunHeader, Verdict};
 use comfy_table::{presets, Attribute, Cell, CellAlignment, Color, ContentArrangement, Table};
 
 use super::details::{self, format_number};
-use super::{evidence_pointer, format_seconds, header_line, held_for, summary_line};
+use super::{evidence_pointer, format_seconds, header_line, held_for, shorten, summary_line};
 
 /// Widest a table may grow, so reports stay readable in CI logs and 120-column terminals.
 pub const MAX_WIDTH: u16 = 120;
@@ -158,21 +158,25 @@ pub fn gap_table(report: &Report, style: Style) -> Option<Table> {
     Some(table)
 }
 
-/// Overlap and stability figures, or `None` when not reported.
-pub fn figures_table(report: &Report, style: Style) -> Option<Table> {
-    let figures = details::figures(report);
-    if figures.is_empty() {
-        return None;
-    }
-    let mut table = new_table(style, &["checker", "figure", "value"]);
-    for figure in figures {
-        table.add_row(vec![
-            Cell::new(figure.checker),
-            Cell::new(figure.name),
-            right(figure.value),
-        ]);
-    }
-    Some(table)
+/// The earliest piece of evidence of any invalid checker, in two lines
+/// (which checker, where in the history; then what it says), or `None` for
+/// a run with no violation. (The overlap and stability figures the checker
+/// rows summarise are in `--json`, report.md and report.html; the terminal
+/// keeps to the rows.)
+fn first_violation(report: &Report) -> Option<String> {
+    let (r, e) = report
+        .results
+        .iter()
+        .filter(|r| r.verdict == Verdict::Invalid)
+        .filter_map(|r| r.evidence.first().map(|e| (r, e)))
+        .min_by_key(|(_, e)| (e.window[0], e.seqs.first().copied().unwrap_or(u64::MAX)))?;
+    let pointer = evidence_pointer(e, 0);
+    let place = pointer.split(": ").next().unwrap_or(&pointer);
+    Some(format!(
+        "first violation: {} {place}\n  {}\n",
+        r.checker,
+        shorten(&e.message, 116)
+    ))
 }
 
 fn colored_summary(report: &Report, style: Style) -> String {
@@ -195,6 +199,13 @@ pub fn render(report: &Report, header: Option<&RunHeader>, style: Style) -> Stri
         out.push_str(&header_line(header));
         out.push('\n');
     }
+    // The verdict first, and for an invalid run where to look, before any
+    // table; the same line closes the report (cargo-style), after them.
+    out.push_str(&colored_summary(report, style));
+    out.push('\n');
+    if let Some(first) = first_violation(report) {
+        out.push_str(&first);
+    }
     out.push_str(&checkers_table(report, style).to_string());
     out.push('\n');
     if report.elections.is_empty() {
@@ -206,11 +217,6 @@ pub fn render(report: &Report, header: Option<&RunHeader>, style: Style) -> Stri
     }
     if let Some(table) = gap_table(report, style) {
         out.push_str("election gaps by fault kind:\n");
-        out.push_str(&table.to_string());
-        out.push('\n');
-    }
-    if let Some(table) = figures_table(report, style) {
-        out.push_str("overlap and stability:\n");
         out.push_str(&table.to_string());
         out.push('\n');
     }
@@ -260,8 +266,21 @@ mod tests {
         assert!(text.contains("4.670"), "held for: {text}");
         assert!(text.contains("elections (5):"));
         assert!(text.contains("isolate"), "gap table: {text}");
-        assert!(text.contains("belief total ms"), "figures table: {text}");
-        assert!(text.contains("9580"), "ns shown as ms: {text}");
+        // The verdict and the first violation open the report.
+        let top: Vec<&str> = text.lines().skip(1).take(3).collect();
+        assert_eq!(
+            top[0], "verdict: invalid (6 checkers: 4 valid, 1 invalid, 1 unknown)",
+            "{text}"
+        );
+        assert!(
+            top[1].starts_with("first violation: term-uniqueness seq 27, 30 @ 15.42–15.61 s"),
+            "{text}"
+        );
+        assert!(top[2].starts_with("  term 3 claimed"), "{text}");
+        assert!(
+            !text.contains("belief total ms"),
+            "no figures table: {text}"
+        );
         assert!(text.contains("warning: 1 garbage line from n2"));
         assert!(text.contains("replay: splitbrain run --target raft"));
         assert!(text
