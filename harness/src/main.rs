@@ -218,6 +218,8 @@ struct CampaignArgs {
     /// A campaign file (TOML), or a built-in campaign: nightly, example, mutants, raft-options, etcd-elect, message-faults.
     file: String,
     /// Carry out only slice K of N of the matrix (runs whose index ≡ K-1 mod N).
+    /// Default: SPLITBRAIN_SHARD=K/N, or a Kubernetes Indexed Job's
+    /// JOB_COMPLETION_INDEX (0-based) with SPLITBRAIN_SHARDS=N.
     #[arg(long, value_parser = results::campaign::Shard::parse)]
     shard: Option<results::campaign::Shard>,
     /// Runs at once (default: the file's, else half the cores, at least 1).
@@ -530,11 +532,22 @@ fn cmd_run(a: RunArgs) -> ExitCode {
 }
 
 fn cmd_campaign(a: CampaignArgs) -> ExitCode {
+    // --shard wins; else the shard CI engines set in the environment.
+    let shard = match a.shard {
+        Some(s) => Some(s),
+        None => match results::campaign::Shard::from_env(|k| std::env::var(k).ok()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("splitbrain campaign: {e}");
+                return ExitCode::from(EXIT_CONFIG);
+            }
+        },
+    };
     let interrupt = Arc::new(AtomicBool::new(false));
     campaign::watch_signals(interrupt.clone());
     let opts = campaign::CampaignOptions {
         file: a.file,
-        shard: a.shard,
+        shard,
         jobs: a.jobs,
         resume: a.resume,
         allow_unknown: a.allow_unknown,

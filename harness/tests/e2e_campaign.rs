@@ -764,3 +764,163 @@ fn html_pages_render_in_headless_chromium() {
         }
     }
 }
+
+/// The shipped CI examples (examples/*.y*ml): what each engine sets, read
+/// from the files themselves, so an edit that breaks them fails here.
+fn example(name: &str) -> yaml_rust2::Yaml {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut docs = yaml_rust2::YamlLoader::load_from_str(&text)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(docs.len(), 1, "{name}: one document");
+    docs.remove(0)
+}
+
+/// Run the e2e campaign once per shard, two processes at a time (as two
+/// machines would), each with exactly `env`, then merge the shards.
+fn shards_with_env(f: &Fixture, label: &str, envs: &[Vec<(String, String)>]) -> serde_json::Value {
+    let store = f.dir.join(label);
+    let store_arg = store.to_str().unwrap().to_string();
+    for pair in envs.chunks(2) {
+        let outs: Vec<Output> = std::thread::scope(|s| {
+            let handles: Vec<_> = pair
+                .iter()
+                .map(|env| {
+                    let store_arg = &store_arg;
+                    s.spawn(move || {
+                        splitbrain()
+                            .args(["campaign", "e2e.toml", "--store", store_arg])
+                            .current_dir(&f.dir)
+                            .env("NO_COLOR", "1")
+                            .env_remove("SPLITBRAIN_SHARD")
+                            .env_remove("SPLITBRAIN_SHARDS")
+                            .env_remove("JOB_COMPLETION_INDEX")
+                            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                            .output()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for out in outs {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(text.contains("shard "), "each process ran a shard: {text}");
+        }
+    }
+    let shard_dirs: Vec<String> = std::fs::read_dir(store.join("campaigns/e2e"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_type().unwrap().is_dir())
+        .map(|e| e.path().to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        shard_dirs.len(),
+        envs.len(),
+        "one campaign directory per shard"
+    );
+    let merged_store = f.dir.join(format!("{label}-merged"));
+    let mut args = vec!["report", "--merge"];
+    args.extend(shard_dirs.iter().map(String::as_str));
+    args.extend(["--store", merged_store.to_str().unwrap()]);
+    let out = splitbrain_in(&f.dir, &args);
+    assert_eq!(out.status.code(), Some(1), "the two-kings runs are invalid");
+    summary(&std::fs::canonicalize(merged_store.join("campaigns/e2e/latest")).unwrap())
+}
+
+#[test]
+fn the_shipped_ci_examples_shard_the_matrix_exactly_once() {
+    let f = fixture();
+    let unsharded = summary(&f.campaign);
+
+    // GitHub Actions: a matrix of K, and SPLITBRAIN_SHARD = "K/N".
+    let gh = example("github-actions-nightly.yml");
+    let job = &gh["jobs"]["campaign"];
+    let matrix: Vec<i64> = job["strategy"]["matrix"]["shard"]
+        .as_vec()
+        .expect("a shard matrix")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    let template = job["env"]["SPLITBRAIN_SHARD"]
+        .as_str()
+        .expect("SPLITBRAIN_SHARD");
+    let n: i64 = template.rsplit('/').next().unwrap().parse().unwrap();
+    assert_eq!(matrix, (1..=n).collect::<Vec<_>>(), "the matrix is 1..=N");
+    let steps = format!("{:?}", job["steps"]);
+    assert!(steps.contains("splitbrain campaign"), "{steps}");
+    let report = format!("{:?}", gh["jobs"]["report"]["steps"]);
+    assert!(report.contains("report --merge"), "{report}");
+    let envs: Vec<Vec<(String, String)>> = matrix
+        .iter()
+        .map(|k| {
+            vec![(
+                "SPLITBRAIN_SHARD".to_string(),
+                template.replace("${{ matrix.shard }}", &k.to_string()),
+            )]
+        })
+        .collect();
+    let merged = shards_with_env(f, "gh", &envs);
+    assert_eq!(merged["plan_id"], unsharded["plan_id"]);
+    assert_eq!(run_keys(&merged), run_keys(&unsharded));
+    assert_eq!(merged["complete"], true);
+
+    // Kubernetes: an Indexed Job of N completions sets JOB_COMPLETION_INDEX
+    // 0..N-1; the pod says SPLITBRAIN_SHARDS = N.
+    let k8s = example("kubernetes-indexed-job.yaml");
+    let spec = &k8s["spec"];
+    assert_eq!(spec["completionMode"].as_str(), Some("Indexed"));
+    let completions = spec["completions"].as_i64().unwrap();
+    let container = &spec["template"]["spec"]["containers"][0];
+    let shards: i64 = container["env"]
+        .as_vec()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"].as_str() == Some("SPLITBRAIN_SHARDS"))
+        .and_then(|e| e["value"].as_str())
+        .expect("SPLITBRAIN_SHARDS")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        shards, completions,
+        "completions and SPLITBRAIN_SHARDS agree"
+    );
+    assert!(format!("{:?}", container["args"]).contains("splitbrain campaign"));
+    let envs: Vec<Vec<(String, String)>> = (0..completions)
+        .map(|i| {
+            vec![
+                ("JOB_COMPLETION_INDEX".to_string(), i.to_string()),
+                ("SPLITBRAIN_SHARDS".to_string(), shards.to_string()),
+            ]
+        })
+        .collect();
+    let merged = shards_with_env(f, "k8s", &envs);
+    assert_eq!(merged["plan_id"], unsharded["plan_id"]);
+    assert_eq!(run_keys(&merged), run_keys(&unsharded));
+    assert_eq!(merged["complete"], true);
+}
+
+#[test]
+fn a_bad_shard_in_the_environment_exits_254_naming_the_variable() {
+    let f = fixture();
+    for (vars, says) in [
+        (vec![("SPLITBRAIN_SHARD", "5/4")], "SPLITBRAIN_SHARD="),
+        (vec![("SPLITBRAIN_SHARDS", "4")], "JOB_COMPLETION_INDEX"),
+        (
+            vec![("JOB_COMPLETION_INDEX", "x"), ("SPLITBRAIN_SHARDS", "4")],
+            "JOB_COMPLETION_INDEX=x is not a number",
+        ),
+    ] {
+        let out = splitbrain()
+            .args(["campaign", "e2e.toml", "--store", "unused"])
+            .current_dir(&f.dir)
+            .envs(vars.iter().copied())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(254), "{vars:?}: {err}");
+        assert!(err.contains(says), "{vars:?}: {err}");
+    }
+}

@@ -337,6 +337,43 @@ impl Shard {
         Ok(Shard { index, count })
     }
 
+    /// The shard the environment names, for engines that cannot pass
+    /// arguments per job: `SPLITBRAIN_SHARD=K/N`, or a Kubernetes Indexed
+    /// Job's 0-based `JOB_COMPLETION_INDEX` with `SPLITBRAIN_SHARDS=N`.
+    /// `lookup` reads a variable (`std::env::var` in the CLI). `Ok(None)`
+    /// when neither is set; an error names the variable and what it wants.
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<Shard>, String> {
+        if let Some(text) = lookup("SPLITBRAIN_SHARD") {
+            return Shard::parse(&text)
+                .map(Some)
+                .map_err(|e| e.replace("--shard", "SPLITBRAIN_SHARD="));
+        }
+        let count = lookup("SPLITBRAIN_SHARDS");
+        let index = lookup("JOB_COMPLETION_INDEX");
+        match (index, count) {
+            (_, None) => Ok(None),
+            (None, Some(n)) => Err(format!(
+                "SPLITBRAIN_SHARDS={n} needs JOB_COMPLETION_INDEX (set by a Kubernetes Indexed \
+                 Job) or use SPLITBRAIN_SHARD=K/N"
+            )),
+            (Some(i), Some(n)) => {
+                let i: usize = i.trim().parse().map_err(|_| {
+                    format!(
+                        "JOB_COMPLETION_INDEX={i} is not a number (0-based, as Kubernetes sets it)"
+                    )
+                })?;
+                Shard::parse(&format!("{}/{}", i + 1, n.trim()))
+                    .map(Some)
+                    .map_err(|e| {
+                        format!(
+                            "JOB_COMPLETION_INDEX={i} with SPLITBRAIN_SHARDS={n}: {}",
+                            e.trim_start_matches(|c| c != ':').trim_start_matches(": ")
+                        )
+                    })
+            }
+        }
+    }
+
     /// Does this shard own run `index` of the matrix? Round-robin, so every
     /// shard gets a similar mix of targets and presets.
     pub fn owns(&self, index: usize) -> bool {
@@ -864,6 +901,51 @@ pub fn merge(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_environment_names_a_shard_as_ci_engines_set_it() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| {
+                vars.iter()
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        assert_eq!(Shard::from_env(env(&[])), Ok(None));
+        assert_eq!(
+            Shard::from_env(env(&[("SPLITBRAIN_SHARD", "2/4")])),
+            Ok(Some(Shard { index: 2, count: 4 }))
+        );
+        // A Kubernetes Indexed Job counts from 0.
+        assert_eq!(
+            Shard::from_env(env(&[
+                ("JOB_COMPLETION_INDEX", "3"),
+                ("SPLITBRAIN_SHARDS", "4")
+            ])),
+            Ok(Some(Shard { index: 4, count: 4 }))
+        );
+        // JOB_COMPLETION_INDEX alone belongs to some other job: ignored.
+        assert_eq!(
+            Shard::from_env(env(&[("JOB_COMPLETION_INDEX", "1")])),
+            Ok(None)
+        );
+        let e = Shard::from_env(env(&[("SPLITBRAIN_SHARD", "3/2")])).unwrap_err();
+        assert!(
+            e.contains("SPLITBRAIN_SHARD=") && e.contains("1 ≤ K ≤ N"),
+            "{e}"
+        );
+        let e = Shard::from_env(env(&[
+            ("JOB_COMPLETION_INDEX", "4"),
+            ("SPLITBRAIN_SHARDS", "4"),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.contains("JOB_COMPLETION_INDEX=4 with SPLITBRAIN_SHARDS=4"),
+            "{e}"
+        );
+        let e = Shard::from_env(env(&[("SPLITBRAIN_SHARDS", "4")])).unwrap_err();
+        assert!(e.contains("needs JOB_COMPLETION_INDEX"), "{e}");
+    }
 
     fn plan(index: usize, target: &str, preset: &str, seed: u64) -> PlannedRun {
         PlannedRun {
