@@ -40,8 +40,23 @@ struct StopSnapshot {
     gaps_over_bound: usize,
 }
 
+/// A stretch of the run without a healthy quorum: no election could
+/// succeed, so gaps exclude it; reports name it with its cause.
+#[derive(Debug, Clone)]
+struct NoQuorum {
+    from: Nanos,
+    to: Nanos,
+    /// What took the quorum away: dead, paused or cut off, as counted
+    /// when the stretch opened.
+    why: String,
+    causes: Causes,
+}
+
 struct ElectionGaps {
     bound_ns: u64,
+    /// The stretch without a quorum in progress, once a quorum first existed.
+    no_quorum_open: Option<NoQuorum>,
+    no_quorum: Vec<NoQuorum>,
     quorum_total_ns: u64,
     stretch: Option<Stretch>,
     gaps: Vec<ElectionGap>,
@@ -58,6 +73,8 @@ pub(super) fn make(opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
     // The run starts leaderless: the first stretch opens with the header.
     Box::new(ElectionGaps {
         bound_ns,
+        no_quorum_open: None,
+        no_quorum: vec![],
         quorum_total_ns: 0,
         stretch: Some(Stretch {
             opened_at: model.last_t,
@@ -70,7 +87,79 @@ pub(super) fn make(opts: &CheckOptions, model: &RunModel) -> Box<dyn Check> {
     })
 }
 
+/// The faults in force now, latest first, else the last `nemesis` op.
+fn causes_now(model: &RunModel) -> Causes {
+    if model.active_faults.is_empty() {
+        vec![model.last_fault]
+    } else {
+        model
+            .active_faults
+            .iter()
+            .rev()
+            .map(|&(_, kind, seq)| (kind, seq))
+            .collect()
+    }
+}
+
+/// Why there is no healthy quorum right now, in words: too few live nodes
+/// (and whether dead or paused), or live nodes cut off from each other.
+fn why_no_quorum(model: &RunModel) -> String {
+    let h = &model.history;
+    let (mut dead, mut paused) = (0, 0);
+    for life in &h.life[..h.n] {
+        if !life.alive {
+            dead += 1;
+        } else if life.paused {
+            paused += 1;
+        }
+    }
+    let live = h.n - dead - paused;
+    if (live as u32) < h.quorum() {
+        let mut parts = vec![];
+        if dead > 0 {
+            parts.push(format!("{dead} dead"));
+        }
+        if paused > 0 {
+            parts.push(format!("{paused} paused"));
+        }
+        format!("majority down: {} of {}", parts.join(", "), h.n)
+    } else {
+        format!(
+            "links down or too slow: {live} of {} live, no majority connected",
+            h.n
+        )
+    }
+}
+
 impl ElectionGaps {
+    /// Open or close the stretch without a quorum as the quorum comes and
+    /// goes (only once a quorum first existed, and not in the final stop).
+    fn track_quorum(&mut self, model: &RunModel, t: Nanos) {
+        if model.stop_at.is_some() {
+            if let Some(mut open) = self.no_quorum_open.take() {
+                open.to = t;
+                self.no_quorum.push(open);
+            }
+            return;
+        }
+        match (model.quorum_now, self.no_quorum_open.is_some()) {
+            (false, false) if model.ever_quorum => {
+                self.no_quorum_open = Some(NoQuorum {
+                    from: t,
+                    to: t,
+                    why: why_no_quorum(model),
+                    causes: causes_now(model),
+                });
+            }
+            (true, true) => {
+                let mut open = self.no_quorum_open.take().expect("open");
+                open.to = t;
+                self.no_quorum.push(open);
+            }
+            _ => {}
+        }
+    }
+
     /// Every fault a gap is blamed on, for `details` (only written when
     /// there is more than one, so one-at-a-time runs keep their old shape).
     fn causes_json(model: &RunModel, causes: &Causes) -> serde_json::Value {
@@ -107,6 +196,7 @@ impl Check for ElectionGaps {
         if obs.recomputed.is_none() {
             return;
         }
+        self.track_quorum(model, obs.t);
         let (seq, t) = (obs.seq, obs.t);
         let leader = model.leader_now;
         match (leader, self.stretch.take()) {
@@ -125,20 +215,10 @@ impl Check for ElectionGaps {
                 }
             }
             (None, None) => {
-                let causes: Causes = if model.active_faults.is_empty() {
-                    vec![model.last_fault]
-                } else {
-                    model
-                        .active_faults
-                        .iter()
-                        .rev()
-                        .map(|&(_, kind, seq)| (kind, seq))
-                        .collect()
-                };
                 self.stretch = Some(Stretch {
                     opened_at: t,
                     quorum_ns: 0,
-                    causes,
+                    causes: causes_now(model),
                 })
             }
             (None, open) => self.stretch = open,
@@ -298,8 +378,29 @@ impl Check for ElectionGaps {
                 gap
             })
             .collect();
+        let mut no_quorum = self.no_quorum.clone();
+        if let Some(mut s) = self.no_quorum_open.clone() {
+            s.to = end_t;
+            no_quorum.push(s);
+        }
+        let no_quorum_ns: Vec<u64> = no_quorum.iter().map(|s| s.to - s.from).collect();
+        let stretches: Vec<serde_json::Value> = no_quorum
+            .iter()
+            .take(MAX_LISTED)
+            .map(|s| {
+                json!({
+                    "from_ns": s.from,
+                    "to_ns": s.to,
+                    "length_ms": ms(s.to - s.from),
+                    "why": s.why,
+                    "fault": blamed(&s.causes),
+                    "fault_seq": s.causes[0].1,
+                })
+            })
+            .collect();
+        let longest_no_quorum = no_quorum_ns.iter().copied().max().unwrap_or(0);
         let figure = format!(
-            "{} gaps, max {} ms (bound {} ms){}{res_note}",
+            "{} gaps, max {} ms (bound {} ms){}{}{res_note}",
             gaps.len(),
             ms(max_ns),
             ms(bound_ns),
@@ -307,6 +408,13 @@ impl Check for ElectionGaps {
                 ", one open at the end"
             } else {
                 ""
+            },
+            match no_quorum.len() {
+                0 => String::new(),
+                k => format!(
+                    "; {k} without a quorum (longest {} ms, not gaps)",
+                    ms(longest_no_quorum)
+                ),
             }
         );
         CheckResult {
@@ -327,6 +435,12 @@ impl Check for ElectionGaps {
                 "ever_leader": model.ever_leader,
                 "ever_healthy_quorum": model.ever_quorum,
                 "gaps": listed,
+                "no_quorum": {
+                    "count": no_quorum.len(),
+                    "total_ms": ms(no_quorum_ns.iter().sum()),
+                    "longest_ms": ms(longest_no_quorum),
+                    "stretches": stretches,
+                },
             }),
         }
     }

@@ -118,3 +118,56 @@ fn one_at_a_time_faults_keep_blaming_the_last_op() {
     assert_eq!(gaps[1]["fault"], "kill");
     assert!(gaps[1].get("faults").is_none());
 }
+
+#[test]
+fn every_stretch_without_a_quorum_is_named_with_its_cause_and_length() {
+    let mut h = H::started(5, json!({}));
+    h.state(300, 1, "leader", 1);
+    // A majority killed at 1 s, two restarted at 3.5 s: 2.5 s without a quorum.
+    let kill = h.nemesis(1000, "kill", &[1, 2, 3], None);
+    for i in 1..=3 {
+        h.process(1000, i, "kill");
+        h.at(1000, json!({"type": "process", "node": format!("n{i}"), "event": "exit", "pid": 100 + i, "expected": true}));
+    }
+    h.nemesis(3500, "restart", &[1, 2], None);
+    for i in 1..=2 {
+        h.at(3500, json!({"type": "process", "node": format!("n{i}"), "event": "start", "pid": 200 + i}));
+    }
+    h.at(3700, json!({"type": "state", "node": "n4", "pid": 104, "role": "leader", "term": 2, "leader": "n4"}));
+    // Live nodes (n3 stays dead) cut off from each other for 1 s: 2+1+1.
+    let cut = h.nemesis(5000, "partition", &[], None);
+    let groups = [vec![1, 2], vec![3, 4], vec![5]];
+    let mut links = vec![];
+    for (a, ga) in groups.iter().enumerate() {
+        for (b, gb) in groups.iter().enumerate() {
+            if a != b {
+                for x in ga {
+                    for y in gb {
+                        links.push(json!([format!("n{x}"), format!("n{y}")]));
+                    }
+                }
+            }
+        }
+    }
+    h.at(5000, json!({"type": "net", "cut": links}));
+    h.nemesis(6000, "heal", &[], None);
+    h.at(6000, json!({"type": "net", "cut": []}));
+    h.at(8000, json!({"type": "end"}));
+    let r = h.gap();
+    let nq = &r.details["no_quorum"];
+    assert_eq!(nq["count"], 2, "{nq}");
+    let s = &nq["stretches"];
+    assert_eq!(s[0]["from_ns"], 1000 * crate::testkit::MS);
+    assert_eq!(s[0]["length_ms"], 2500.0);
+    assert_eq!(s[0]["why"], "majority down: 3 dead of 5");
+    assert_eq!(s[0]["fault"], "kill");
+    assert_eq!(s[0]["fault_seq"], kill);
+    assert_eq!(s[1]["length_ms"], 1000.0);
+    assert_eq!(s[1]["why"], "links down or too slow: 4 of 5 live, no majority connected");
+    assert_eq!(s[1]["fault_seq"], cut);
+    assert!(
+        r.figure.contains("2 without a quorum (longest 2500 ms, not gaps)"),
+        "{}",
+        r.figure
+    );
+}
