@@ -60,6 +60,48 @@ pub struct Gap {
     pub length_ms: Option<f64>,
 }
 
+/// A stretch of a run without a healthy quorum, as `election-gap` names it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoQuorum {
+    /// When it began.
+    pub from: Nanos,
+    /// When a quorum was back (or the run's end).
+    pub to: Nanos,
+    /// Its length, ms.
+    pub length_ms: f64,
+    /// Why: majority dead or paused, or links down.
+    pub why: String,
+    /// The fault in force when it began.
+    pub fault: String,
+}
+
+/// Every stretch without a quorum `election-gap` listed (none when it
+/// listed none, or an older report has no such key).
+pub fn no_quorum(report: &Report) -> Vec<NoQuorum> {
+    let Some(details) = details_of(report, ELECTION_GAP) else {
+        return Vec::new();
+    };
+    let Some(Value::Array(stretches)) = details
+        .get("no_quorum")
+        .and_then(|v| v.as_object())
+        .and_then(|o| o.get("stretches"))
+    else {
+        return Vec::new();
+    };
+    stretches
+        .iter()
+        .filter_map(|s| {
+            Some(NoQuorum {
+                from: s.get("from_ns")?.as_u64()?,
+                to: s.get("to_ns")?.as_u64()?,
+                length_ms: s.get("length_ms")?.as_f64()?,
+                why: s.get("why")?.as_str()?.to_string(),
+                fault: s.get("fault")?.as_str().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
 /// One named figure from a checker's details (`live_total_ms = 12.5`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {

@@ -131,7 +131,10 @@ fn every_stretch_without_a_quorum_is_named_with_its_cause_and_length() {
     }
     h.nemesis(3500, "restart", &[1, 2], None);
     for i in 1..=2 {
-        h.at(3500, json!({"type": "process", "node": format!("n{i}"), "event": "start", "pid": 200 + i}));
+        h.at(
+            3500,
+            json!({"type": "process", "node": format!("n{i}"), "event": "start", "pid": 200 + i}),
+        );
     }
     h.at(3700, json!({"type": "state", "node": "n4", "pid": 104, "role": "leader", "term": 2, "leader": "n4"}));
     // Live nodes (n3 stays dead) cut off from each other for 1 s: 2+1+1.
@@ -163,10 +166,14 @@ fn every_stretch_without_a_quorum_is_named_with_its_cause_and_length() {
     assert_eq!(s[0]["fault"], "kill");
     assert_eq!(s[0]["fault_seq"], kill);
     assert_eq!(s[1]["length_ms"], 1000.0);
-    assert_eq!(s[1]["why"], "links down or too slow: 4 of 5 live, no majority connected");
+    assert_eq!(
+        s[1]["why"],
+        "links down or too slow: 4 of 5 live, no majority connected"
+    );
     assert_eq!(s[1]["fault_seq"], cut);
     assert!(
-        r.figure.contains("2 without a quorum (longest 2500 ms, not gaps)"),
+        r.figure
+            .contains("2 without a quorum (longest 2500 ms, not gaps)"),
         "{}",
         r.figure
     );

@@ -119,6 +119,34 @@ fn elections_table(report: &Report) -> String {
     )
 }
 
+fn no_quorum_table(report: &Report) -> Option<String> {
+    let rows: Vec<Vec<String>> = details::no_quorum(report)
+        .into_iter()
+        .map(|s| {
+            vec![
+                format_seconds(s.from),
+                format_seconds(s.to),
+                format_number(s.length_ms),
+                escape_cell(&s.why),
+                escape_cell(&s.fault),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return None;
+    }
+    Some(table(
+        &[
+            ("from (s)", Align::Right),
+            ("to (s)", Align::Right),
+            ("length ms", Align::Right),
+            ("why", Align::Left),
+            ("after", Align::Left),
+        ],
+        &rows,
+    ))
+}
+
 fn gap_table(report: &Report) -> Option<String> {
     let stats = details::gap_stats(report);
     if stats.is_empty() {
@@ -195,6 +223,12 @@ pub fn render(report: &Report, header: Option<&RunHeader>) -> String {
         out.push_str(&folded(
             &format!("Elections ({})", report.elections.len()),
             &elections_table(report),
+        ));
+    }
+    if let Some(stretches) = no_quorum_table(report) {
+        out.push_str(&folded(
+            "Without a quorum (no election possible; not gaps)",
+            &stretches,
         ));
     }
     if let Some(gaps) = gap_table(report) {

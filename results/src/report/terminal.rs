@@ -124,6 +124,26 @@ pub fn elections_table(report: &Report, style: Style) -> Table {
     table
 }
 
+/// Every stretch without a quorum (no election could succeed; gaps exclude
+/// them), or `None` when the run had none.
+pub fn no_quorum_table(report: &Report, style: Style) -> Option<Table> {
+    let stretches = details::no_quorum(report);
+    if stretches.is_empty() {
+        return None;
+    }
+    let mut table = new_table(style, &["from", "to", "length ms", "why", "after"]);
+    for s in stretches {
+        table.add_row(vec![
+            right(format_seconds(s.from)),
+            right(format_seconds(s.to)),
+            right(format_number(s.length_ms)),
+            Cell::new(s.why),
+            Cell::new(s.fault),
+        ]);
+    }
+    Some(table)
+}
+
 fn optional_ms(value: Option<f64>) -> String {
     value.map_or("—".to_string(), format_number)
 }
@@ -215,6 +235,11 @@ pub fn render(report: &Report, header: Option<&RunHeader>, style: Style) -> Stri
         out.push_str(&elections_table(report, style).to_string());
         out.push('\n');
     }
+    if let Some(table) = no_quorum_table(report, style) {
+        out.push_str("without a quorum (no election possible; not gaps):\n");
+        out.push_str(&table.to_string());
+        out.push('\n');
+    }
     if let Some(table) = gap_table(report, style) {
         out.push_str("election gaps by fault kind:\n");
         out.push_str(&table.to_string());
@@ -287,6 +312,37 @@ mod tests {
             .trim_end()
             .ends_with("verdict: invalid (6 checkers: 4 valid, 1 invalid, 1 unknown)"));
         assert!(!text.contains('\x1b'), "no colour when not asked");
+    }
+
+    #[test]
+    fn stretches_without_a_quorum_get_a_table_of_their_own() {
+        let mut report = fixture::report();
+        let gap = report
+            .results
+            .iter_mut()
+            .find(|r| r.checker == "election-gap")
+            .unwrap();
+        gap.details["no_quorum"] = json!({"count": 1, "stretches": [{
+            "from_ns": 1_000_000_000u64, "to_ns": 3_500_000_000u64, "length_ms": 2500.0,
+            "why": "majority down: 3 dead of 5", "fault": "kill", "fault_seq": 7}]});
+        let text = render(&report, None, plain());
+        assert!(
+            text.contains("without a quorum (no election possible; not gaps):"),
+            "{text}"
+        );
+        let row = text
+            .lines()
+            .find(|l| l.contains("majority down: 3 dead of 5"))
+            .unwrap_or_else(|| panic!("{text}"));
+        for cell in ["1.000", "3.500", "2500", "kill"] {
+            assert!(row.contains(cell), "{cell}: {row}");
+        }
+        let md = crate::report::markdown::render(&report, None);
+        assert!(md.contains("Without a quorum"), "{md}");
+        assert!(
+            md.contains("| 1.000 | 3.500 | 2500 | majority down: 3 dead of 5 | kill |"),
+            "{md}"
+        );
     }
 
     #[test]
